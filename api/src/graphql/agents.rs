@@ -1,0 +1,221 @@
+//! Agents: queries, mutations and the GraphQL agent type.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::agent;
+use providers::ProviderKind;
+use service::agents;
+
+use super::{
+    connection::{Paged, page_request, to_connection},
+    context::{caller, parse_id, platform},
+    error::GqlResult,
+};
+
+/// An LLM provider.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Openai,
+    Anthropic,
+    Gemini,
+    Groq,
+    Ollama,
+}
+
+impl From<Provider> for ProviderKind {
+    fn from(provider: Provider) -> Self {
+        match provider {
+            Provider::Openai => ProviderKind::OpenAi,
+            Provider::Anthropic => ProviderKind::Anthropic,
+            Provider::Gemini => ProviderKind::Gemini,
+            Provider::Groq => ProviderKind::Groq,
+            Provider::Ollama => ProviderKind::Ollama,
+        }
+    }
+}
+
+impl Provider {
+    /// Converts a stored provider name; unknown names cannot be stored, so they map to
+    /// OpenAI only if the database was edited by hand.
+    pub fn from_stored(name: &str) -> Self {
+        match name.parse::<ProviderKind>() {
+            Ok(ProviderKind::Anthropic) => Provider::Anthropic,
+            Ok(ProviderKind::Gemini) => Provider::Gemini,
+            Ok(ProviderKind::Groq) => Provider::Groq,
+            Ok(ProviderKind::Ollama) => Provider::Ollama,
+            _ => Provider::Openai,
+        }
+    }
+}
+
+/// An AI agent: a model with instructions, shared by the tenant's members.
+#[derive(SimpleObject, Clone)]
+pub struct Agent {
+    pub id: ID,
+    pub name: String,
+    pub description: Option<String>,
+    /// System prompt sent before every conversation with this agent.
+    pub instructions: String,
+    pub provider: Provider,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<agent::Model> for Agent {
+    fn from(agent: agent::Model) -> Self {
+        Self {
+            id: agent.id.into(),
+            name: agent.name,
+            description: agent.description,
+            instructions: agent.instructions,
+            provider: Provider::from_stored(&agent.provider),
+            model: agent.model,
+            temperature: agent.temperature,
+            max_tokens: agent.max_tokens,
+            created_at: agent.created_at,
+            updated_at: agent.updated_at,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateAgentInput {
+    /// Up to 200 characters.
+    pub name: String,
+    pub description: Option<String>,
+    /// System prompt, up to 20,000 characters.
+    pub instructions: String,
+    pub provider: Provider,
+    pub model: String,
+    /// Sampling temperature from 0 to 2; the provider's default when absent.
+    pub temperature: Option<f64>,
+    /// Maximum tokens of each reply; the provider's default when absent.
+    pub max_tokens: Option<i32>,
+}
+
+/// Fields to change; absent fields keep their value.
+#[derive(InputObject)]
+pub struct UpdateAgentInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    pub provider: Option<Provider>,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteAgentInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct AgentPayload {
+    pub agent: Agent,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteAgentPayload {
+    pub deleted_agent_id: ID,
+}
+
+#[derive(Default)]
+pub struct AgentQuery;
+
+#[Object]
+impl AgentQuery {
+    /// One agent of the caller's tenant.
+    async fn agent(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Agent> {
+        let id = parse_id("id", &id)?;
+        Ok(agents::get(platform(ctx), caller(ctx)?, id)
+            .await
+            .gql()?
+            .into())
+    }
+
+    /// The tenant's agents, newest first.
+    async fn agents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Paged<Agent>> {
+        let page = agents::list(platform(ctx), caller(ctx)?, &page_request(first, after))
+            .await
+            .gql()?;
+        Ok(to_connection(page, Agent::from))
+    }
+}
+
+#[derive(Default)]
+pub struct AgentMutation;
+
+#[Object]
+impl AgentMutation {
+    /// Creates an agent. Needs the member role.
+    async fn create_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAgentInput,
+    ) -> async_graphql::Result<AgentPayload> {
+        let input = agents::CreateAgent {
+            name: input.name,
+            description: input.description,
+            instructions: input.instructions,
+            provider: input.provider.into(),
+            model: input.model,
+            temperature: input.temperature,
+            max_tokens: input.max_tokens,
+        };
+        let agent = agents::create(platform(ctx), caller(ctx)?, input)
+            .await
+            .gql()?;
+        Ok(AgentPayload {
+            agent: agent.into(),
+        })
+    }
+
+    /// Changes an agent. Needs the member role.
+    async fn update_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAgentInput,
+    ) -> async_graphql::Result<AgentPayload> {
+        let id = parse_id("id", &input.id)?;
+        let changes = agents::UpdateAgent {
+            name: input.name,
+            description: input.description,
+            instructions: input.instructions,
+            provider: input.provider.map(Into::into),
+            model: input.model,
+            temperature: input.temperature,
+            max_tokens: input.max_tokens,
+        };
+        let agent = agents::update(platform(ctx), caller(ctx)?, id, changes)
+            .await
+            .gql()?;
+        Ok(AgentPayload {
+            agent: agent.into(),
+        })
+    }
+
+    /// Deletes an agent; its conversations and usage stay. Needs the member role.
+    async fn delete_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteAgentInput,
+    ) -> async_graphql::Result<DeleteAgentPayload> {
+        let id = parse_id("id", &input.id)?;
+        let deleted = agents::delete(platform(ctx), caller(ctx)?, id)
+            .await
+            .gql()?;
+        Ok(DeleteAgentPayload {
+            deleted_agent_id: deleted.into(),
+        })
+    }
+}

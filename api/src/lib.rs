@@ -1,0 +1,39 @@
+//! The Task Assistant api: GraphQL over HTTP and WebSocket, GraphiQL and health, served by
+//! axum over the domain in the `service` crate.
+
+pub mod graphiql;
+pub mod graphql;
+pub mod http;
+
+use std::future::Future;
+
+use service::{Platform, Settings, chat::registry::listen_for_stops};
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use http::router;
+
+/// Creates the database and applies pending migrations, when the settings ask for it.
+pub async fn prepare_database(settings: &Settings) -> Result<(), sea_orm::DbErr> {
+    if !settings.auto_migrate {
+        return Ok(());
+    }
+    migration::ensure_database(&settings.migration_database_url).await?;
+    migration::migrate(&settings.migration_database_url).await?;
+    info!("database migrations applied");
+    Ok(())
+}
+
+/// Serves the api on `listener` until `shutdown` completes.
+pub async fn serve(
+    platform: Platform,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tokio::spawn(listen_for_stops(platform.clone()));
+    let address = listener.local_addr()?;
+    info!(%address, "api listening");
+    axum::serve(listener, router(platform))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,24 @@
+//! SeaORM entities for the Task Assistant database: one module per table, no business logic.
+//!
+//! The schema itself comes from the `migration` crate. Primary keys are UUIDs that the
+//! application generates as UUIDv7, timestamps are UTC, and token counts and micro-dollar
+//! amounts are `i64`.
+
+pub mod agent;
+pub mod conversation;
+pub mod enums;
+pub mod membership;
+pub mod message;
+pub mod prelude;
+pub mod session;
+pub mod task;
+pub mod tenant;
+pub mod tenant_plan;
+pub mod usage_counter;
+pub mod usage_record;
+pub mod user;
+
+pub use enums::{
+    FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority, TaskStatus,
+    TenantStatus,
+};

@@ -1,0 +1,42 @@
+//! Entity for `subscriptions`: the billing plan of a tenant, at most one per tenant.
+//!
+//! Rust code calls this a tenant plan because `Subscription` is the GraphQL root type.
+
+use sea_orm::entity::prelude::*;
+
+use crate::enums::PlanKind;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subscriptions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub tenant_id: Uuid,
+    pub plan: PlanKind,
+    /// Maximum tokens per billing period, or `None` for no limit.
+    pub monthly_token_limit: Option<i64>,
+    pub current_period_start: DateTimeUtc,
+    pub current_period_end: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::tenant::Entity",
+        from = "Column::TenantId",
+        to = "super::tenant::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Tenant,
+}
+
+impl Related<super::tenant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tenant.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

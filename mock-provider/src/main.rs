@@ -1,0 +1,58 @@
+//! Command-line entry point that runs the mock provider until Ctrl-C.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use mock_provider::{MockConfig, MockProvider};
+use tracing_subscriber::EnvFilter;
+
+/// Serves OpenAI's Chat Completions wire format with a fixed reply, for local tests and demos.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4010")]
+    addr: SocketAddr,
+    /// Delay before the first content chunk, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    ttft_ms: u64,
+    /// Number of content chunks in each reply.
+    #[arg(long, default_value_t = 12)]
+    tokens: usize,
+    /// Delay between two content chunks, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    gap_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+
+    let config = MockConfig {
+        time_to_first_token: Duration::from_millis(args.ttft_ms),
+        tokens: args.tokens,
+        gap: Duration::from_millis(args.gap_ms),
+    };
+    let mock = MockProvider::start_on(args.addr, config).await?;
+    tracing::info!(
+        server.address = %mock.addr(),
+        base_url = %mock.base_url(),
+        tokens = config.tokens,
+        "mock provider listening"
+    );
+
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C failed")?;
+    tracing::info!("mock provider stopping");
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Agents: named model configurations with instructions, shared by a tenant's members.
+
+use chrono::Utc;
+use entity::{Role, agent};
+use providers::ProviderKind;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext,
+    chat::provider_available,
+    error::{ServiceError, ServiceResult},
+    pagination::{Order, Page, PageRequest, fetch_page},
+    validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
+};
+
+pub struct CreateAgent {
+    pub name: String,
+    pub description: Option<String>,
+    pub instructions: String,
+    pub provider: ProviderKind,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+}
+
+/// Changes to an agent; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UpdateAgent {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    pub provider: Option<ProviderKind>,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+}
+
+pub async fn create(
+    platform: &Platform,
+    ctx: &RequestContext,
+    input: CreateAgent,
+) -> ServiceResult<agent::Model> {
+    ctx.require(Role::Member)?;
+    let name = validation::required_text("name", &input.name, MAX_NAME_CHARS)?;
+    let description =
+        validation::optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
+    let instructions =
+        validation::required_text("instructions", &input.instructions, MAX_TEXT_CHARS)?;
+    check_provider(platform, "provider", input.provider)?;
+    let model = validation::required_text("model", &input.model, MAX_NAME_CHARS)?;
+    let temperature = validation::temperature("temperature", input.temperature)?;
+    let max_tokens = check_max_tokens(input.max_tokens)?;
+
+    let now = Utc::now();
+    let agent = agent::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.tenant()),
+        name: Set(name),
+        description: Set(description),
+        instructions: Set(instructions),
+        provider: Set(input.provider.as_str().to_owned()),
+        model: Set(model),
+        temperature: Set(temperature),
+        max_tokens: Set(max_tokens),
+        created_by: Set(Some(ctx.user_id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&platform.db)
+    .await?;
+    info!(tenant.id = %ctx.tenant(), agent.id = %agent.id, "agent created");
+    Ok(agent)
+}
+
+pub async fn update(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+    input: UpdateAgent,
+) -> ServiceResult<agent::Model> {
+    ctx.require(Role::Member)?;
+    let agent = get(platform, ctx, id).await?;
+    let mut active: agent::ActiveModel = agent.into();
+    if let Some(name) = input.name {
+        active.name = Set(validation::required_text("name", &name, MAX_NAME_CHARS)?);
+    }
+    if let Some(description) = input.description {
+        active.description = Set(validation::optional_text(
+            "description",
+            Some(&description),
+            MAX_TEXT_CHARS,
+        )?);
+    }
+    if let Some(instructions) = input.instructions {
+        active.instructions = Set(validation::required_text(
+            "instructions",
+            &instructions,
+            MAX_TEXT_CHARS,
+        )?);
+    }
+    if let Some(provider) = input.provider {
+        check_provider(platform, "provider", provider)?;
+        active.provider = Set(provider.as_str().to_owned());
+    }
+    if let Some(model) = input.model {
+        active.model = Set(validation::required_text("model", &model, MAX_NAME_CHARS)?);
+    }
+    if input.temperature.is_some() {
+        active.temperature = Set(validation::temperature("temperature", input.temperature)?);
+    }
+    if input.max_tokens.is_some() {
+        active.max_tokens = Set(check_max_tokens(input.max_tokens)?);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&platform.db).await?)
+}
+
+/// Deletes an agent. Its conversations and usage records stay, with the reference cleared.
+pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
+    ctx.require(Role::Member)?;
+    let result = agent::Entity::delete_many()
+        .filter(agent::Column::Id.eq(id))
+        .filter(agent::Column::TenantId.eq(ctx.tenant()))
+        .exec(&platform.db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::not_found("agent"));
+    }
+    info!(tenant.id = %ctx.tenant(), agent.id = %id, "agent deleted");
+    Ok(id)
+}
+
+pub async fn get(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<agent::Model> {
+    find(platform, ctx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("agent"))
+}
+
+/// Returns the agent when it exists in the caller's tenant.
+pub async fn find(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<Option<agent::Model>> {
+    Ok(agent::Entity::find_by_id(id)
+        .filter(agent::Column::TenantId.eq(ctx.tenant()))
+        .one(&platform.db)
+        .await?)
+}
+
+pub async fn list(
+    platform: &Platform,
+    ctx: &RequestContext,
+    page: &PageRequest,
+) -> ServiceResult<Page<agent::Model>> {
+    let select = agent::Entity::find().filter(agent::Column::TenantId.eq(ctx.tenant()));
+    fetch_page(
+        platform,
+        &platform.db,
+        select,
+        agent::Column::Id,
+        Order::NewestFirst,
+        page,
+        |a| a.id,
+    )
+    .await
+}
+
+fn check_provider(platform: &Platform, field: &str, provider: ProviderKind) -> ServiceResult<()> {
+    if provider_available(platform, provider) {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            format!("provider {provider} is not available on this platform"),
+        ))
+    }
+}
+
+fn check_max_tokens(value: Option<i32>) -> ServiceResult<Option<i32>> {
+    match value {
+        Some(tokens) if tokens < 1 => Err(ServiceError::invalid(
+            "maxTokens",
+            format!("must be at least 1 (got {tokens})"),
+        )),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,349 @@
+//! Registration, login, refresh-token rotation, logout and request authentication.
+
+pub mod password;
+pub mod tokens;
+
+use chrono::{DateTime, Utc};
+use entity::{Role, membership, session, tenant, tenant_plan, user};
+use redis::AsyncCommands;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    sea_query::Expr,
+};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext, TenantId,
+    error::{ServiceError, ServiceResult},
+    secret::Secret,
+    usage::billing_period,
+    validation::{self, MAX_NAME_CHARS},
+};
+
+/// The same message for an unknown email and a wrong password.
+const BAD_CREDENTIALS: &str = "email or password is incorrect";
+
+pub struct RegisterInput {
+    pub email: String,
+    pub password: Secret,
+    pub full_name: String,
+    pub tenant_name: String,
+}
+
+pub struct LoginInput {
+    pub email: String,
+    pub password: Secret,
+    /// The tenant to sign in to; the user's oldest membership when absent.
+    pub tenant_id: Option<Uuid>,
+}
+
+/// Tokens of a new or refreshed session, with who they are for.
+pub struct AuthSession {
+    pub access_token: Secret,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: Secret,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub user: user::Model,
+    pub tenant: tenant::Model,
+    pub role: Role,
+}
+
+/// The signed-in user with their active tenant and role.
+pub struct Me {
+    pub user: user::Model,
+    pub tenant: tenant::Model,
+    pub role: Role,
+}
+
+/// Creates a tenant, its owner, the owner's membership and the default plan, then signs in.
+pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResult<AuthSession> {
+    let email = validation::email("email", &input.email)?;
+    validation::password("password", input.password.expose())?;
+    let full_name = validation::required_text("fullName", &input.full_name, MAX_NAME_CHARS)?;
+    let tenant_name = validation::required_text("tenantName", &input.tenant_name, MAX_NAME_CHARS)?;
+    let password_hash = password::hash(input.password).await?;
+
+    let now = Utc::now();
+    let (period_start, period_end) = billing_period(now);
+    let txn = platform.db.begin().await?;
+    let tenant = tenant::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(tenant_name),
+        status: Set(entity::TenantStatus::Active),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let user = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email),
+        password_hash: Set(password_hash),
+        full_name: Set(full_name),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|error| match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ServiceError::invalid("email", "is already registered")
+        }
+        _ => error.into(),
+    })?;
+    membership::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant.id),
+        user_id: Set(user.id),
+        role: Set(Role::Owner),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    tenant_plan::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant.id),
+        plan: Set(entity::PlanKind::Free),
+        monthly_token_limit: Set(None),
+        current_period_start: Set(period_start),
+        current_period_end: Set(period_end),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let session = start_session(platform, &txn, user, tenant, Role::Owner).await?;
+    txn.commit().await?;
+
+    info!(tenant.id = %session.tenant.id, user.id = %session.user.id, "tenant registered");
+    Ok(session)
+}
+
+/// Checks the credentials and opens a session in the chosen tenant.
+pub async fn login(platform: &Platform, input: LoginInput) -> ServiceResult<AuthSession> {
+    let email = input.email.trim().to_lowercase();
+    let user = user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(&platform.db)
+        .await?;
+    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+    if !password::verify(input.password, stored_hash).await? {
+        return Err(ServiceError::Unauthenticated(BAD_CREDENTIALS.into()));
+    }
+    let user = user.ok_or_else(|| ServiceError::Unauthenticated(BAD_CREDENTIALS.into()))?;
+
+    let mut memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user.id))
+        .order_by_asc(membership::Column::CreatedAt);
+    if let Some(tenant_id) = input.tenant_id {
+        memberships = memberships.filter(membership::Column::TenantId.eq(tenant_id));
+    }
+    let Some(membership) = memberships.one(&platform.db).await? else {
+        return Err(match input.tenant_id {
+            Some(_) => ServiceError::invalid("tenantId", "you are not a member of this tenant"),
+            None => ServiceError::Unauthenticated("you are not a member of any tenant".into()),
+        });
+    };
+    let tenant = tenant::Entity::find_by_id(membership.tenant_id)
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::internal("membership without tenant"))?;
+
+    let txn = platform.db.begin().await?;
+    let session = start_session(platform, &txn, user, tenant, membership.role).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Exchanges a refresh token for new tokens. The presented token stops working; presenting
+/// it again revokes the whole session, because only a stolen copy would be replayed.
+pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResult<AuthSession> {
+    let presented = tokens::hash_token(refresh_token.expose());
+    let now = Utc::now();
+
+    let current = session::Entity::find()
+        .filter(session::Column::RefreshTokenHash.eq(presented.clone()))
+        .one(&platform.db)
+        .await?;
+    let Some(current) = current else {
+        let replayed = session::Entity::find()
+            .filter(session::Column::PreviousRefreshTokenHash.eq(presented))
+            .one(&platform.db)
+            .await?;
+        if let Some(replayed) = replayed {
+            warn!(session.id = %replayed.id, user.id = %replayed.user_id, "refresh token reused");
+            revoke_session(platform, replayed.id).await?;
+        }
+        return Err(ServiceError::Unauthenticated(
+            "refresh token is invalid".into(),
+        ));
+    };
+    if current.revoked_at.is_some() {
+        return Err(ServiceError::Unauthenticated(
+            "session has been revoked".into(),
+        ));
+    }
+    if current.expires_at <= now {
+        return Err(ServiceError::Unauthenticated(
+            "refresh token has expired".into(),
+        ));
+    }
+
+    let membership = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(current.user_id))
+        .filter(membership::Column::TenantId.eq(current.tenant_id))
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("membership has ended".into()))?;
+    let user = user::Entity::find_by_id(current.user_id)
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("user no longer exists".into()))?;
+    let tenant = tenant::Entity::find_by_id(current.tenant_id)
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("tenant no longer exists".into()))?;
+
+    // The update matches the presented hash, so two concurrent refreshes cannot both win.
+    let next = tokens::new_refresh_token();
+    let next_hash = tokens::hash_token(next.expose());
+    let rotated = session::Entity::update_many()
+        .col_expr(session::Column::RefreshTokenHash, Expr::value(next_hash))
+        .col_expr(
+            session::Column::PreviousRefreshTokenHash,
+            Expr::value(current.refresh_token_hash.clone()),
+        )
+        .col_expr(session::Column::LastRefreshedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(current.id))
+        .filter(session::Column::RefreshTokenHash.eq(current.refresh_token_hash.clone()))
+        .exec(&platform.db)
+        .await?;
+    if rotated.rows_affected != 1 {
+        return Err(ServiceError::Unauthenticated(
+            "refresh token is invalid".into(),
+        ));
+    }
+
+    let (access_token, access_expires_at) =
+        platform
+            .tokens
+            .issue(user.id, tenant.id, current.id, membership.role)?;
+    Ok(AuthSession {
+        access_token,
+        access_expires_at,
+        refresh_token: next,
+        refresh_expires_at: current.expires_at,
+        user,
+        tenant,
+        role: membership.role,
+    })
+}
+
+/// Ends the caller's session: its refresh token and every access token stop working.
+pub async fn logout(platform: &Platform, ctx: &RequestContext) -> ServiceResult<()> {
+    revoke_session(platform, ctx.session_id).await
+}
+
+/// Returns the caller's user, active tenant and role.
+pub async fn me(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Me> {
+    let user = user::Entity::find_by_id(ctx.user_id)
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("user no longer exists".into()))?;
+    let tenant = tenant::Entity::find_by_id(ctx.tenant())
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("tenant no longer exists".into()))?;
+    Ok(Me {
+        user,
+        tenant,
+        role: ctx.role,
+    })
+}
+
+/// Verifies an access token and turns it into the request's context. Costs one Redis
+/// lookup for revoked sessions and no database query.
+pub async fn authenticate(
+    platform: &Platform,
+    token: &str,
+    request_id: String,
+) -> ServiceResult<RequestContext> {
+    let claims = platform.tokens.verify(token)?;
+    let mut redis = platform.redis.shared().await?;
+    let revoked: bool = redis.exists(revoked_key(platform, claims.sid)).await?;
+    if revoked {
+        return Err(ServiceError::Unauthenticated(
+            "session has been revoked".into(),
+        ));
+    }
+    Ok(RequestContext {
+        tenant_id: TenantId::new(claims.tid),
+        user_id: claims.sub,
+        session_id: claims.sid,
+        role: claims.role,
+        request_id,
+    })
+}
+
+async fn start_session<C: sea_orm::ConnectionTrait>(
+    platform: &Platform,
+    db: &C,
+    user: user::Model,
+    tenant: tenant::Model,
+    role: Role,
+) -> ServiceResult<AuthSession> {
+    let now = Utc::now();
+    let refresh_ttl = chrono::Duration::from_std(platform.settings.refresh_token_ttl)
+        .map_err(|_| ServiceError::internal("REFRESH_TOKEN_TTL_SECONDS is out of range"))?;
+    let refresh_token = tokens::new_refresh_token();
+    let session = session::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant.id),
+        user_id: Set(user.id),
+        refresh_token_hash: Set(tokens::hash_token(refresh_token.expose())),
+        previous_refresh_token_hash: Set(None),
+        expires_at: Set(now + refresh_ttl),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        last_refreshed_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    let (access_token, access_expires_at) = platform
+        .tokens
+        .issue(user.id, tenant.id, session.id, role)?;
+    Ok(AuthSession {
+        access_token,
+        access_expires_at,
+        refresh_token,
+        refresh_expires_at: session.expires_at,
+        user,
+        tenant,
+        role,
+    })
+}
+
+/// Marks the session revoked in the database and lists it in Redis until every access
+/// token issued for it has expired.
+async fn revoke_session(platform: &Platform, session_id: Uuid) -> ServiceResult<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&platform.db)
+        .await?;
+    let mut redis = platform.redis.shared().await?;
+    let ttl = platform.settings.access_token_ttl.as_secs().max(1);
+    let () = redis
+        .set_ex(revoked_key(platform, session_id), 1, ttl)
+        .await?;
+    info!(session.id = %session_id, "session revoked");
+    Ok(())
+}
+
+fn revoked_key(platform: &Platform, session_id: Uuid) -> String {
+    platform
+        .redis
+        .key(&["revoked-session", &session_id.to_string()])
+}

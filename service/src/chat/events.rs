@@ -1,0 +1,266 @@
+//! The per-message Redis Stream of reply events: written by the generation, read by any
+//! api process, kept for a while after the end so that late subscribers get the history.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use entity::{FinishReason, MessageStatus, message};
+use futures_util::Stream;
+use redis::{
+    AsyncCommands,
+    streams::{StreamId, StreamReadOptions, StreamReadReply},
+};
+use sea_orm::EntityTrait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext,
+    error::{ServiceError, ServiceResult},
+    redis_conn::Redis,
+};
+
+/// How long one blocking read waits before the message's state is checked in the database.
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Entries read per round trip.
+const READ_BATCH: usize = 1000;
+
+/// The final state of a reply, as stored in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageOutcome {
+    pub content: String,
+    pub status: MessageStatus,
+    pub finish_reason: FinishReason,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cost_micros: Option<i64>,
+    pub usage_estimated: bool,
+    pub error: Option<String>,
+}
+
+impl MessageOutcome {
+    fn from_message(message: &message::Model) -> Self {
+        Self {
+            content: message.content.clone(),
+            status: message.status,
+            finish_reason: message.finish_reason.unwrap_or(FinishReason::Other),
+            input_tokens: message.input_tokens,
+            output_tokens: message.output_tokens,
+            cost_micros: message.cost_micros,
+            usage_estimated: message.usage_estimated,
+            error: message.error.clone(),
+        }
+    }
+}
+
+/// One event of a reply. `cursor` resumes a subscription right after this event.
+#[derive(Debug, Clone)]
+pub enum MessageEvent {
+    Delta {
+        cursor: String,
+        text: String,
+    },
+    Done {
+        cursor: String,
+        outcome: MessageOutcome,
+    },
+}
+
+pub fn stream_key(redis: &Redis, message_id: Uuid) -> String {
+    redis.key(&["message-stream", &message_id.to_string()])
+}
+
+/// Appends a generation's events to its stream. Redis failures are logged once and do not
+/// stop the generation: the database keeps the final text either way.
+pub(crate) struct Publisher {
+    redis: Redis,
+    key: String,
+    ttl: Duration,
+    failed: AtomicBool,
+}
+
+impl Publisher {
+    pub(crate) fn new(platform: &Platform, message_id: Uuid) -> Self {
+        Self {
+            redis: platform.redis.clone(),
+            key: stream_key(&platform.redis, message_id),
+            ttl: platform.settings.stream_ttl,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) async fn delta(&self, text: &str) {
+        let result = async {
+            let mut redis = self.redis.shared().await?;
+            redis
+                .xadd::<_, _, _, _, ()>(&self.key, "*", &[("kind", "delta"), ("text", text)])
+                .await
+        }
+        .await;
+        self.note(result);
+    }
+
+    pub(crate) async fn finish(&self, outcome: &MessageOutcome) {
+        let result = async {
+            let payload = serde_json::to_string(outcome).map_err(|error| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "encoding outcome",
+                    error.to_string(),
+                ))
+            })?;
+            let mut redis = self.redis.shared().await?;
+            redis::pipe()
+                .xadd(
+                    &self.key,
+                    "*",
+                    &[("kind", "done"), ("outcome", payload.as_str())],
+                )
+                .ignore()
+                .expire(&self.key, self.ttl.as_secs() as i64)
+                .ignore()
+                .query_async::<()>(&mut redis)
+                .await
+        }
+        .await;
+        self.note(result);
+    }
+
+    fn note(&self, result: redis::RedisResult<()>) {
+        if let Err(error) = result
+            && !self.failed.swap(true, Ordering::Relaxed)
+        {
+            warn!(%error, key = %self.key, "writing reply events to Redis failed");
+        }
+    }
+}
+
+/// Follows the reply of `message_id`: every event after `after` (from the start when
+/// absent), then live events until the final one.
+pub async fn subscribe(
+    platform: &Platform,
+    ctx: &RequestContext,
+    message_id: Uuid,
+    after: Option<String>,
+) -> ServiceResult<impl Stream<Item = ServiceResult<MessageEvent>> + use<>> {
+    let message = super::visible_message(platform, ctx, message_id).await?;
+    let start = match after {
+        Some(cursor) if is_stream_id(&cursor) => cursor,
+        Some(_) => {
+            return Err(ServiceError::invalid(
+                "after",
+                "is not a cursor of this stream",
+            ));
+        }
+        None => "0-0".to_owned(),
+    };
+    let connection = platform.redis.blocking_connection().await?;
+
+    let (sender, receiver) = mpsc::channel(64);
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        let key = stream_key(&platform.redis, message.id);
+        if let Err(error) = follow(&platform, connection, &key, message.id, start, &sender).await {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    Ok(ReceiverStream::new(receiver))
+}
+
+async fn follow(
+    platform: &Platform,
+    mut connection: redis::aio::MultiplexedConnection,
+    key: &str,
+    message_id: Uuid,
+    mut last_id: String,
+    sender: &mpsc::Sender<ServiceResult<MessageEvent>>,
+) -> ServiceResult<()> {
+    let options = StreamReadOptions::default()
+        .block(BLOCK_TIMEOUT.as_millis() as usize)
+        .count(READ_BATCH);
+    loop {
+        let reply: Option<StreamReadReply> = connection
+            .xread_options(&[key], &[last_id.as_str()], &options)
+            .await?;
+        let entries = reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids);
+        let mut read_any = false;
+        for entry in entries {
+            read_any = true;
+            last_id = entry.id.clone();
+            let Some(event) = decode(&entry) else {
+                continue;
+            };
+            let done = matches!(event, MessageEvent::Done { .. });
+            if sender.send(Ok(event)).await.is_err() || done {
+                return Ok(());
+            }
+        }
+        if read_any || sender.is_closed() {
+            if sender.is_closed() {
+                return Ok(());
+            }
+            continue;
+        }
+
+        // Nothing arrived in a while: the stream may have expired or its writer died.
+        let message = message::Entity::find_by_id(message_id)
+            .one(&platform.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("message"))?;
+        if message.status != MessageStatus::Streaming {
+            let outcome = MessageOutcome::from_message(&message);
+            let _ = sender
+                .send(Ok(MessageEvent::Done {
+                    cursor: last_id,
+                    outcome,
+                }))
+                .await;
+            return Ok(());
+        }
+    }
+}
+
+fn decode(entry: &StreamId) -> Option<MessageEvent> {
+    let cursor = entry.id.clone();
+    match entry.get::<String>("kind")?.as_str() {
+        "delta" => Some(MessageEvent::Delta {
+            cursor,
+            text: entry.get("text")?,
+        }),
+        "done" => {
+            let outcome = serde_json::from_str(&entry.get::<String>("outcome")?).ok()?;
+            Some(MessageEvent::Done { cursor, outcome })
+        }
+        _ => None,
+    }
+}
+
+/// Whether `cursor` has the shape of a Redis stream entry id (`<ms>-<seq>`).
+fn is_stream_id(cursor: &str) -> bool {
+    match cursor.split_once('-') {
+        Some((millis, sequence)) => {
+            millis.parse::<u64>().is_ok() && sequence.parse::<u64>().is_ok()
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_id_shape() {
+        assert!(is_stream_id("1700000000000-0"));
+        assert!(!is_stream_id("abc"));
+        assert!(!is_stream_id("1-x"));
+    }
+}

@@ -1,0 +1,273 @@
+//! One reply being generated: provider stream to Redis Stream, then the final database write.
+
+use chrono::Utc;
+use entity::{FinishReason, MessageStatus, message, usage_record};
+use futures_util::StreamExt;
+use providers::{
+    ChatProvider, ChatRequest, ProviderError, ProviderKind, StreamEvent, Usage, pricing,
+};
+use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use tracing::{Instrument, error, info, info_span, warn};
+use uuid::Uuid;
+
+use super::events::{self, MessageOutcome};
+use crate::{Platform, error::ServiceResult, jobs::CountUsage};
+
+/// What a generation needs to run without a request context.
+pub struct Generation {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub agent_id: Option<Uuid>,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub provider_kind: ProviderKind,
+    pub request: ChatRequest,
+}
+
+/// Spawns the generation on the runtime; it ends on its own, also when nobody listens.
+pub fn start(platform: Platform, generation: Generation, provider: Box<dyn ChatProvider>) {
+    let span = info_span!(
+        "generation",
+        tenant.id = %generation.tenant_id,
+        message.id = %generation.message_id,
+        provider = generation.provider_kind.as_str(),
+        model = %generation.request.model,
+    );
+    let handle = platform.generations.register(generation.message_id);
+    tokio::spawn(
+        async move {
+            let message_id = generation.message_id;
+            let result = run(&platform, &generation, provider.as_ref(), &handle.stop).await;
+            if let Err(error) = result {
+                error!(%error, "storing the generated reply failed");
+            }
+            platform.generations.remove(message_id);
+            handle.finished.cancel();
+        }
+        .instrument(span),
+    );
+}
+
+/// The text and usage gathered from the provider, and why the stream ended.
+struct Collected {
+    text: String,
+    usage: Option<Usage>,
+    finish_reason: Option<providers::FinishReason>,
+    error: Option<ProviderError>,
+    cancelled: bool,
+    /// Whether the provider accepted the request, so that it may bill for it.
+    started: bool,
+}
+
+async fn run(
+    platform: &Platform,
+    generation: &Generation,
+    provider: &dyn ChatProvider,
+    stop: &tokio_util::sync::CancellationToken,
+) -> ServiceResult<()> {
+    let publisher = events::Publisher::new(platform, generation.message_id);
+    let collected = collect(provider, &generation.request, stop, &publisher).await;
+    let outcome = finish(platform, generation, collected).await?;
+    publisher.finish(&outcome).await;
+    platform
+        .jobs
+        .count_usage(CountUsage {
+            tenant_id: generation.tenant_id,
+        })
+        .await;
+    Ok(())
+}
+
+/// Reads the provider stream, publishing each text delta as it arrives.
+async fn collect(
+    provider: &dyn ChatProvider,
+    request: &ChatRequest,
+    stop: &tokio_util::sync::CancellationToken,
+    publisher: &events::Publisher,
+) -> Collected {
+    let mut collected = Collected {
+        text: String::new(),
+        usage: None,
+        finish_reason: None,
+        error: None,
+        cancelled: false,
+        started: false,
+    };
+    let mut stream = tokio::select! {
+        biased;
+        () = stop.cancelled() => {
+            collected.cancelled = true;
+            return collected;
+        }
+        opened = provider.stream(request) => match opened {
+            Ok(stream) => stream,
+            Err(error) => {
+                collected.error = Some(error);
+                return collected;
+            }
+        },
+    };
+    collected.started = true;
+
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = stop.cancelled() => {
+                collected.cancelled = true;
+                break;
+            }
+            event = stream.next() => event,
+        };
+        match event {
+            Some(Ok(StreamEvent::TextDelta(text))) => {
+                publisher.delta(&text).await;
+                collected.text.push_str(&text);
+            }
+            Some(Ok(StreamEvent::Usage(usage))) => collected.usage = Some(usage),
+            Some(Ok(StreamEvent::Finish(reason))) => collected.finish_reason = Some(reason),
+            // TODO: tool calls arrive with agent tools; until then they are not requested.
+            Some(Ok(StreamEvent::ToolCallDelta { .. })) => {}
+            Some(Err(error)) => {
+                collected.error = Some(error);
+                break;
+            }
+            None => break,
+        }
+    }
+    collected
+}
+
+/// Writes the final message and its usage record in one transaction.
+async fn finish(
+    platform: &Platform,
+    generation: &Generation,
+    collected: Collected,
+) -> ServiceResult<MessageOutcome> {
+    let (status, finish_reason) = match (&collected.error, collected.cancelled) {
+        (_, true) => (MessageStatus::Completed, FinishReason::Cancelled),
+        (Some(_), false) => (MessageStatus::Failed, FinishReason::Error),
+        (None, false) => (
+            MessageStatus::Completed,
+            collected
+                .finish_reason
+                .map(finish_reason_of)
+                .unwrap_or(FinishReason::Other),
+        ),
+    };
+    if let Some(error) = &collected.error {
+        warn!(%error, "provider stream failed");
+    }
+
+    // A provider that accepted the request may bill for it even when the stream ended early,
+    // so missing usage is estimated from the text instead of recorded as zero.
+    let (usage, estimated) = match collected.usage {
+        Some(usage) => (Some(usage), false),
+        None if collected.started || !collected.text.is_empty() => (
+            Some(estimate_usage(&generation.request, &collected.text)),
+            true,
+        ),
+        None => (None, false),
+    };
+    let cost_micros = usage.as_ref().map(|usage| {
+        pricing::price(generation.provider_kind, &generation.request.model)
+            .map(|price| pricing::cost_micros(&price, usage))
+            .unwrap_or(0)
+    });
+    if usage.is_some()
+        && pricing::price(generation.provider_kind, &generation.request.model).is_none()
+    {
+        warn!("no price known for this model, usage recorded at zero cost");
+    }
+
+    let now = Utc::now();
+    let error_text = collected.error.as_ref().map(ProviderError::to_string);
+    let txn = platform.db.begin().await?;
+    message::ActiveModel {
+        id: Set(generation.message_id),
+        content: Set(collected.text.clone()),
+        status: Set(status),
+        finish_reason: Set(Some(finish_reason)),
+        input_tokens: Set(usage.as_ref().map(|usage| usage.input_tokens)),
+        output_tokens: Set(usage.as_ref().map(|usage| usage.output_tokens)),
+        cost_micros: Set(cost_micros),
+        usage_estimated: Set(estimated),
+        error: Set(error_text.clone()),
+        completed_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await?;
+    if let (Some(usage), Some(cost_micros)) = (&usage, cost_micros) {
+        usage_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(generation.tenant_id),
+            user_id: Set(Some(generation.user_id)),
+            agent_id: Set(generation.agent_id),
+            conversation_id: Set(Some(generation.conversation_id)),
+            message_id: Set(Some(generation.message_id)),
+            provider: Set(generation.provider_kind.as_str().to_owned()),
+            model: Set(generation.request.model.clone()),
+            input_tokens: Set(usage.input_tokens),
+            output_tokens: Set(usage.output_tokens),
+            cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
+            cost_micros: Set(cost_micros),
+            estimated: Set(estimated),
+            created_at: Set(now),
+            counted_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    info!(
+        status = ?status,
+        finish_reason = ?finish_reason,
+        input_tokens = usage.as_ref().map(|usage| usage.input_tokens),
+        output_tokens = usage.as_ref().map(|usage| usage.output_tokens),
+        cost_micros,
+        "generation finished"
+    );
+
+    Ok(MessageOutcome {
+        content: collected.text,
+        status,
+        finish_reason,
+        input_tokens: usage.as_ref().map(|usage| usage.input_tokens),
+        output_tokens: usage.as_ref().map(|usage| usage.output_tokens),
+        cost_micros,
+        usage_estimated: estimated,
+        error: error_text,
+    })
+}
+
+/// Estimates usage from the request and the text received, for streams cut before the
+/// provider reported its counts.
+pub(crate) fn estimate_usage(request: &ChatRequest, text: &str) -> Usage {
+    let system = request
+        .system
+        .as_deref()
+        .map(pricing::estimate_tokens)
+        .unwrap_or(0);
+    let input: i64 = request
+        .messages
+        .iter()
+        .map(|message| pricing::estimate_tokens(&message.content))
+        .sum();
+    Usage {
+        input_tokens: system + input,
+        output_tokens: pricing::estimate_tokens(text),
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+    }
+}
+
+fn finish_reason_of(reason: providers::FinishReason) -> FinishReason {
+    match reason {
+        providers::FinishReason::Stop => FinishReason::Stop,
+        providers::FinishReason::Length => FinishReason::Length,
+        providers::FinishReason::ToolCalls => FinishReason::ToolCalls,
+        providers::FinishReason::ContentFilter => FinishReason::ContentFilter,
+        providers::FinishReason::Error => FinishReason::Error,
+        providers::FinishReason::Other => FinishReason::Other,
+    }
+}

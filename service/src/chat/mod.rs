@@ -1,0 +1,251 @@
+//! Chat: storing a user message, generating the reply in the background, and stopping it.
+
+pub mod events;
+mod generation;
+pub mod registry;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use entity::{MessageRole, MessageStatus, Role, agent, message};
+use providers::{ApiKey, ChatMessage, ChatProvider, ChatRequest, OpenAi, ProviderKind};
+use redis::AsyncCommands;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext, conversations,
+    error::{ServiceError, ServiceResult},
+    validation::MAX_MESSAGE_CHARS,
+};
+
+pub use events::{MessageEvent, MessageOutcome, subscribe};
+
+/// The stored user message and the assistant message whose reply is being generated.
+pub struct SentMessage {
+    pub user_message: message::Model,
+    pub assistant_message: message::Model,
+}
+
+/// Whether this platform has an adapter for `kind`.
+pub fn provider_available(_platform: &Platform, kind: ProviderKind) -> bool {
+    // TODO: Anthropic, Gemini, Groq and Ollama have no adapter yet.
+    kind == ProviderKind::OpenAi
+}
+
+/// Builds the adapter for `kind` over the shared HTTP client.
+pub fn provider_for(
+    platform: &Platform,
+    kind: ProviderKind,
+) -> ServiceResult<Box<dyn ChatProvider>> {
+    match kind {
+        ProviderKind::OpenAi => {
+            let key = platform
+                .settings
+                .openai_api_key
+                .as_ref()
+                .map(|key| key.expose())
+                .unwrap_or("");
+            Ok(Box::new(OpenAi::new(
+                platform.http.clone(),
+                platform.settings.openai_base_url.clone(),
+                ApiKey::new(key),
+            )))
+        }
+        other => Err(ServiceError::invalid(
+            "provider",
+            format!("provider {other} is not available on this platform"),
+        )),
+    }
+}
+
+/// Stores the user's message, creates the assistant message in state `streaming`, and
+/// starts generating the reply in this process. Returns without waiting for the reply.
+pub async fn send_message(
+    platform: &Platform,
+    ctx: &RequestContext,
+    conversation_id: Uuid,
+    content: &str,
+) -> ServiceResult<SentMessage> {
+    ctx.require(Role::Member)?;
+    if content.trim().is_empty() {
+        return Err(ServiceError::invalid("content", "must not be empty"));
+    }
+    crate::validation::check_length("content", content, MAX_MESSAGE_CHARS)?;
+    let conversation = conversations::get(platform, ctx, conversation_id).await?;
+    let provider_kind: ProviderKind = conversation.provider.parse().map_err(|_| {
+        ServiceError::internal(format!(
+            "conversation {} has unknown provider",
+            conversation.id
+        ))
+    })?;
+    let provider = provider_for(platform, provider_kind)?;
+    let agent = match conversation.agent_id {
+        Some(agent_id) => {
+            agent::Entity::find_by_id(agent_id)
+                .filter(agent::Column::TenantId.eq(ctx.tenant()))
+                .one(&platform.db)
+                .await?
+        }
+        None => None,
+    };
+
+    // The new message counts among the context window, so read one fewer from history.
+    let history_limit = platform.settings.context_messages.saturating_sub(1);
+    let mut history = message::Entity::find()
+        .filter(message::Column::TenantId.eq(ctx.tenant()))
+        .filter(message::Column::ConversationId.eq(conversation.id))
+        .order_by_desc(message::Column::Id)
+        .limit(history_limit)
+        .all(&platform.db)
+        .await?;
+    if history
+        .iter()
+        .any(|message| message.status == MessageStatus::Streaming)
+    {
+        return Err(ServiceError::invalid(
+            "conversationId",
+            "a reply is still being generated; stop it or wait for it to finish",
+        ));
+    }
+    history.reverse();
+
+    let now = Utc::now();
+    let txn = platform.db.begin().await?;
+    let user_message = message::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.tenant()),
+        conversation_id: Set(conversation.id),
+        role: Set(MessageRole::User),
+        content: Set(content.to_owned()),
+        status: Set(MessageStatus::Completed),
+        finish_reason: Set(None),
+        input_tokens: Set(None),
+        output_tokens: Set(None),
+        cost_micros: Set(None),
+        usage_estimated: Set(false),
+        error: Set(None),
+        created_at: Set(now),
+        completed_at: Set(Some(now)),
+    }
+    .insert(&txn)
+    .await?;
+    let assistant_message = message::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.tenant()),
+        conversation_id: Set(conversation.id),
+        role: Set(MessageRole::Assistant),
+        content: Set(String::new()),
+        status: Set(MessageStatus::Streaming),
+        finish_reason: Set(None),
+        input_tokens: Set(None),
+        output_tokens: Set(None),
+        cost_micros: Set(None),
+        usage_estimated: Set(false),
+        error: Set(None),
+        created_at: Set(now),
+        completed_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+
+    let mut messages: Vec<ChatMessage> = history
+        .iter()
+        .filter(|message| !message.content.is_empty())
+        .map(|message| match message.role {
+            MessageRole::User => ChatMessage::user(message.content.clone()),
+            MessageRole::Assistant => ChatMessage::assistant(message.content.clone()),
+            MessageRole::System => ChatMessage::system(message.content.clone()),
+        })
+        .collect();
+    messages.push(ChatMessage::user(content));
+    // TODO: trim further when the window exceeds the model's context length.
+    let request = ChatRequest {
+        model: conversation.model.clone(),
+        system: agent.as_ref().map(|agent| agent.instructions.clone()),
+        messages,
+        temperature: agent
+            .as_ref()
+            .and_then(|agent| agent.temperature)
+            .map(|t| t as f32),
+        max_tokens: agent
+            .as_ref()
+            .and_then(|agent| agent.max_tokens)
+            .map(|t| t.max(1) as u32),
+        stop: Vec::new(),
+        tools: Vec::new(),
+    };
+
+    generation::start(
+        platform.clone(),
+        generation::Generation {
+            tenant_id: ctx.tenant(),
+            user_id: ctx.user_id,
+            agent_id: agent.map(|agent| agent.id),
+            conversation_id: conversation.id,
+            message_id: assistant_message.id,
+            provider_kind,
+            request,
+        },
+        provider,
+    );
+    Ok(SentMessage {
+        user_message,
+        assistant_message,
+    })
+}
+
+/// Asks the generation of `message_id` to stop, wherever it runs, and returns the message.
+/// The text generated so far and its usage are kept.
+pub async fn stop_generation(
+    platform: &Platform,
+    ctx: &RequestContext,
+    message_id: Uuid,
+) -> ServiceResult<message::Model> {
+    ctx.require(Role::Member)?;
+    let message = visible_message(platform, ctx, message_id).await?;
+    if message.status != MessageStatus::Streaming {
+        return Ok(message);
+    }
+
+    if let Some(handle) = platform.generations.get(message_id) {
+        handle.stop.cancel();
+        // Waiting briefly lets the caller receive the final state in the response.
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle.finished.cancelled()).await;
+    } else {
+        let mut redis = platform.redis.shared().await?;
+        let receivers: i64 = redis
+            .publish(registry::stop_channel(platform), message_id.to_string())
+            .await?;
+        if receivers == 0 {
+            warn!(message.id = %message_id, "no api process received the stop request");
+        }
+    }
+    info!(tenant.id = %ctx.tenant(), message.id = %message_id, "generation stop requested");
+    Ok(message::Entity::find_by_id(message_id)
+        .one(&platform.db)
+        .await?
+        .unwrap_or(message))
+}
+
+/// Returns a message whose conversation the caller may see, or NOT_FOUND.
+pub async fn visible_message(
+    platform: &Platform,
+    ctx: &RequestContext,
+    message_id: Uuid,
+) -> ServiceResult<message::Model> {
+    let message = message::Entity::find_by_id(message_id)
+        .filter(message::Column::TenantId.eq(ctx.tenant()))
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("message"))?;
+    conversations::get(platform, ctx, message.conversation_id)
+        .await
+        .map_err(|_| ServiceError::not_found("message"))?;
+    Ok(message)
+}

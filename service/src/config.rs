@@ -1,0 +1,298 @@
+//! Settings read from the environment at start-up, with defaults for a developer machine.
+
+use std::{env, fmt, str::FromStr, time::Duration};
+
+use crate::secret::Secret;
+
+/// Development secret used when `SECRET_KEY` is unset outside production.
+const DEVELOPMENT_SECRET_KEY: &str = "development-only-secret-key-change-me-0123456789";
+
+/// A setting that is missing or cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required in production")]
+    Missing { name: &'static str },
+    #[error("{name} is invalid: {reason} (got {value:?})")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Whether the process runs with development conveniences or production strictness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Every setting the api and the worker need.
+#[derive(Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub api_addr: String,
+    pub database_url: String,
+    /// URL of the schema owner, used to apply migrations.
+    pub migration_database_url: String,
+    /// Apply pending migrations when the api starts (default: on in development).
+    pub auto_migrate: bool,
+    pub redis_url: String,
+    /// Prefix of every Redis key and queue name, so that several deployments share a server.
+    pub redis_prefix: String,
+    pub secret_key: Secret,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub openai_api_key: Option<Secret>,
+    pub openai_base_url: String,
+    pub cors_allowed_origins: Vec<String>,
+    /// Messages sent to the provider, counting the new user message.
+    pub context_messages: u64,
+    /// How long a finished generation's deltas stay readable in Redis.
+    pub stream_ttl: Duration,
+    pub sweep_interval: Duration,
+    pub default_page_size: u64,
+    pub max_page_size: u64,
+    pub max_request_bytes: usize,
+    pub provider_connect_timeout: Duration,
+    pub provider_read_timeout: Duration,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("environment", &self.environment)
+            .field("api_addr", &self.api_addr)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("auto_migrate", &self.auto_migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Reads settings from the process environment (after loading `.env` if present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value when it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let environment = match get("APP_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "APP_ENV",
+                    other,
+                    "expected development or production",
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let secret_key = match get("SECRET_KEY") {
+            Some(key) if key.len() >= 32 => Secret::new(key),
+            Some(key) => {
+                return Err(ConfigError::Invalid {
+                    name: "SECRET_KEY",
+                    value: format!("{} characters", key.len()),
+                    reason: "must be at least 32 characters".into(),
+                });
+            }
+            None if production => return Err(ConfigError::Missing { name: "SECRET_KEY" }),
+            None => Secret::new(DEVELOPMENT_SECRET_KEY),
+        };
+
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/task_assistant".into());
+        check_url("DATABASE_URL", &database_url, &["postgres", "postgresql"])?;
+        let migration_database_url =
+            get("MIGRATION_DATABASE_URL").unwrap_or_else(|| database_url.clone());
+        check_url(
+            "MIGRATION_DATABASE_URL",
+            &migration_database_url,
+            &["postgres", "postgresql"],
+        )?;
+        let redis_url = get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
+        let openai_base_url =
+            get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
+        check_url("OPENAI_BASE_URL", &openai_base_url, &["http", "https"])?;
+
+        let parse_or = |name: &'static str, default: u64| parse(name, get(name), default);
+        let seconds =
+            |name: &'static str, default: u64| parse_or(name, default).map(Duration::from_secs);
+
+        let settings = Settings {
+            environment,
+            api_addr: get("API_ADDR").unwrap_or_else(|| "127.0.0.1:8000".into()),
+            database_url,
+            migration_database_url,
+            auto_migrate: parse("AUTO_MIGRATE", get("AUTO_MIGRATE"), !production)?,
+            redis_url,
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "ta".into()),
+            secret_key,
+            access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
+            refresh_token_ttl: seconds("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
+            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
+            openai_base_url: openai_base_url.trim_end_matches('/').to_owned(),
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|origin| origin.trim().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
+            stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
+            sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
+            default_page_size: parse_or("DEFAULT_PAGE_SIZE", 20)?,
+            max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
+            max_request_bytes: parse("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"), 1_048_576)?,
+            provider_connect_timeout: seconds("PROVIDER_CONNECT_TIMEOUT_SECONDS", 10)?,
+            provider_read_timeout: seconds("PROVIDER_READ_TIMEOUT_SECONDS", 120)?,
+        };
+        settings.check_ranges()?;
+        Ok(settings)
+    }
+
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("CONTEXT_MESSAGES", self.context_messages),
+            ("DEFAULT_PAGE_SIZE", self.default_page_size),
+            ("MAX_PAGE_SIZE", self.max_page_size),
+            ("ACCESS_TOKEN_TTL_SECONDS", self.access_token_ttl.as_secs()),
+            (
+                "REFRESH_TOKEN_TTL_SECONDS",
+                self.refresh_token_ttl.as_secs(),
+            ),
+            ("SWEEP_INTERVAL_SECONDS", self.sweep_interval.as_secs()),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(invalid(name, "0", "must be greater than 0"));
+            }
+        }
+        if self.default_page_size > self.max_page_size {
+            return Err(invalid(
+                "DEFAULT_PAGE_SIZE",
+                &self.default_page_size.to_string(),
+                "must not exceed MAX_PAGE_SIZE",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn parse<T: FromStr>(
+    name: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|error: T::Err| ConfigError::Invalid {
+                name,
+                value: text,
+                reason: error.to_string(),
+            }),
+    }
+}
+
+fn check_url(name: &'static str, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some(scheme) if schemes.contains(&scheme) => Ok(()),
+        _ => Err(ConfigError::Invalid {
+            name,
+            // The URL may carry a password, so only its scheme is echoed.
+            value: scheme.unwrap_or("no scheme").to_owned(),
+            reason: format!(
+                "expected a URL starting with {}://",
+                schemes.join(":// or ")
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings_with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_in_development() {
+        let settings = settings_with(&[]).unwrap();
+        assert_eq!(settings.environment, Environment::Development);
+        assert_eq!(settings.context_messages, 20);
+        assert_eq!(settings.default_page_size, 20);
+        assert_eq!(settings.max_page_size, 100);
+        assert!(settings.auto_migrate);
+        assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn production_requires_secret_key() {
+        let error = settings_with(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(error.to_string(), "SECRET_KEY is required in production");
+    }
+
+    #[test]
+    fn production_turns_auto_migrate_off() {
+        let key = "k".repeat(40);
+        let settings = settings_with(&[("APP_ENV", "production"), ("SECRET_KEY", &key)]).unwrap();
+        assert!(!settings.auto_migrate);
+    }
+
+    #[test]
+    fn malformed_number_names_variable() {
+        let error = settings_with(&[("CONTEXT_MESSAGES", "twenty")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("CONTEXT_MESSAGES is invalid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn wrong_url_scheme_names_variable() {
+        let error = settings_with(&[("REDIS_URL", "http://localhost")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("REDIS_URL is invalid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn short_secret_key_rejected() {
+        let error = settings_with(&[("SECRET_KEY", "short")]).unwrap_err();
+        assert!(
+            error.to_string().contains("at least 32 characters"),
+            "{error}"
+        );
+    }
+}

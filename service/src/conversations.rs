@@ -1,0 +1,179 @@
+//! Conversations: a thread of messages with one model, visible to its creator and to admins.
+
+use chrono::Utc;
+use entity::{Role, conversation, message};
+use providers::ProviderKind;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Select, Set};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext, agents,
+    chat::provider_available,
+    error::{ServiceError, ServiceResult},
+    pagination::{Order, Page, PageRequest, fetch_page},
+    validation::{self, MAX_NAME_CHARS},
+};
+
+pub struct CreateConversation {
+    pub title: String,
+    pub agent_id: Option<Uuid>,
+    /// Defaults to the agent's provider; required without an agent.
+    pub provider: Option<ProviderKind>,
+    /// Defaults to the agent's model; required without an agent.
+    pub model: Option<String>,
+}
+
+pub async fn create(
+    platform: &Platform,
+    ctx: &RequestContext,
+    input: CreateConversation,
+) -> ServiceResult<conversation::Model> {
+    ctx.require(Role::Member)?;
+    let title = validation::required_text("title", &input.title, MAX_NAME_CHARS)?;
+    let agent = match input.agent_id {
+        Some(agent_id) => Some(
+            agents::find(platform, ctx, agent_id)
+                .await?
+                .ok_or_else(|| ServiceError::invalid("agentId", "no agent with this id"))?,
+        ),
+        None => None,
+    };
+
+    let provider = match (input.provider, &agent) {
+        (Some(provider), _) => provider,
+        (None, Some(agent)) => agent.provider.parse().map_err(|_| {
+            ServiceError::internal(format!("agent {} has unknown provider", agent.id))
+        })?,
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "provider",
+                "is required when no agent is given",
+            ));
+        }
+    };
+    if !provider_available(platform, provider) {
+        return Err(ServiceError::invalid(
+            "provider",
+            format!("provider {provider} is not available on this platform"),
+        ));
+    }
+    let model = match (input.model, &agent) {
+        (Some(model), _) => validation::required_text("model", &model, MAX_NAME_CHARS)?,
+        (None, Some(agent)) => agent.model.clone(),
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "model",
+                "is required when no agent is given",
+            ));
+        }
+    };
+
+    let now = Utc::now();
+    let conversation = conversation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.tenant()),
+        user_id: Set(Some(ctx.user_id)),
+        agent_id: Set(agent.map(|agent| agent.id)),
+        title: Set(title),
+        provider: Set(provider.as_str().to_owned()),
+        model: Set(model),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&platform.db)
+    .await?;
+    info!(tenant.id = %ctx.tenant(), conversation.id = %conversation.id, "conversation created");
+    Ok(conversation)
+}
+
+pub async fn rename(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+    title: &str,
+) -> ServiceResult<conversation::Model> {
+    ctx.require(Role::Member)?;
+    let title = validation::required_text("title", title, MAX_NAME_CHARS)?;
+    let conversation = get(platform, ctx, id).await?;
+    let mut active: conversation::ActiveModel = conversation.into();
+    active.title = Set(title);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&platform.db).await?)
+}
+
+/// Deletes a conversation and its messages; usage records stay with the reference cleared.
+pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
+    ctx.require(Role::Member)?;
+    let conversation = get(platform, ctx, id).await?;
+    conversation::Entity::delete_by_id(conversation.id)
+        .exec(&platform.db)
+        .await?;
+    info!(tenant.id = %ctx.tenant(), conversation.id = %id, "conversation deleted");
+    Ok(id)
+}
+
+/// Returns a conversation the caller may see, or NOT_FOUND.
+pub async fn get(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<conversation::Model> {
+    visible(ctx)
+        .filter(conversation::Column::Id.eq(id))
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("conversation"))
+}
+
+pub async fn list(
+    platform: &Platform,
+    ctx: &RequestContext,
+    page: &PageRequest,
+) -> ServiceResult<Page<conversation::Model>> {
+    let column = conversation::Column::Id;
+    fetch_page(
+        platform,
+        &platform.db,
+        visible(ctx),
+        column,
+        Order::NewestFirst,
+        page,
+        |c| c.id,
+    )
+    .await
+}
+
+/// Lists a conversation's messages, oldest first.
+pub async fn messages(
+    platform: &Platform,
+    ctx: &RequestContext,
+    conversation_id: Uuid,
+    page: &PageRequest,
+) -> ServiceResult<Page<message::Model>> {
+    let conversation = get(platform, ctx, conversation_id).await?;
+    let select = message::Entity::find()
+        .filter(message::Column::TenantId.eq(ctx.tenant()))
+        .filter(message::Column::ConversationId.eq(conversation.id));
+    fetch_page(
+        platform,
+        &platform.db,
+        select,
+        message::Column::Id,
+        Order::OldestFirst,
+        page,
+        |m| m.id,
+    )
+    .await
+}
+
+/// Conversations of the caller's tenant that the caller may see.
+fn visible(ctx: &RequestContext) -> Select<conversation::Entity> {
+    let select =
+        conversation::Entity::find().filter(conversation::Column::TenantId.eq(ctx.tenant()));
+    if ctx.sees_all_conversations() {
+        select
+    } else {
+        select.filter(conversation::Column::UserId.eq(ctx.user_id))
+    }
+}

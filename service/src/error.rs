@@ -1,0 +1,53 @@
+//! The error type of every service call, one variant per client-visible outcome.
+
+use providers::ProviderError;
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// What went wrong in a service call. The api maps each variant to a GraphQL error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource is missing or belongs to another tenant; both read the same.
+    #[error("{resource} not found")]
+    NotFound { resource: &'static str },
+    #[error("{field}: {message}")]
+    InvalidInput { field: String, message: String },
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("provider request failed: {0}")]
+    Provider(#[from] ProviderError),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn not_found(resource: &'static str) -> Self {
+        Self::NotFound { resource }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into())
+    }
+
+    /// Whether the error is a fault of the platform rather than of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Redis(_) | Self::Internal(_))
+    }
+}

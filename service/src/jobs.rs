@@ -1,0 +1,65 @@
+//! Background job payloads and queues, shared by the api (which enqueues) and the worker.
+
+use std::time::Duration;
+
+use apalis::prelude::TaskSink;
+use apalis_redis::{Config, RedisStorage};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::redis_conn::Redis;
+
+/// Queue of [`CountUsage`] jobs, below the deployment's Redis prefix.
+pub const USAGE_QUEUE: &str = "usage-aggregation";
+
+/// Adds the tenant's not-yet-counted usage records to its billing-period counters.
+/// Carries only ids: the records themselves are the source of truth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountUsage {
+    pub tenant_id: Uuid,
+}
+
+/// Enqueues jobs on the deployment's queues.
+#[derive(Clone)]
+pub struct JobQueue {
+    redis: Redis,
+}
+
+impl JobQueue {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+
+    /// The apalis configuration of `queue`, named explicitly so that moving a payload
+    /// type in the code never moves its jobs to another Redis key.
+    pub fn config(redis: &Redis, queue: &str) -> Config {
+        Config::default()
+            .queue(redis.key(&["queue", queue]))
+            .heartbeat_interval(Duration::from_secs(2))
+            .missed_heartbeats(3)
+    }
+
+    /// Enqueues a usage count. A failure is logged and not returned, because the records
+    /// are already stored and the worker's sweep counts those that no job reached.
+    pub async fn count_usage(&self, job: CountUsage) {
+        let tenant_id = job.tenant_id;
+        if let Err(error) = self.push(USAGE_QUEUE, job).await {
+            warn!(%error, tenant.id = %tenant_id, "enqueueing usage count failed, the sweep will count it");
+        }
+    }
+
+    async fn push<T>(&self, queue: &str, job: T) -> Result<(), String>
+    where
+        T: Serialize + serde::de::DeserializeOwned + Send + Sync + Unpin + 'static,
+    {
+        let connection = self
+            .redis
+            .shared()
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut storage =
+            RedisStorage::<T>::new(connection).with_config(Self::config(&self.redis, queue));
+        storage.push(job).await.map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,25 @@
+//! The domain of Task Assistant: authentication, tenancy, agents, conversations, chat,
+//! tasks, usage and job payloads. Used by the api and the worker; no HTTP or GraphQL here.
+
+pub mod agents;
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod context;
+pub mod conversations;
+pub mod error;
+pub mod health;
+pub mod jobs;
+pub mod pagination;
+pub mod platform;
+pub mod redis_conn;
+pub mod secret;
+pub mod tasks;
+pub mod usage;
+pub mod validation;
+
+pub use config::Settings;
+pub use context::{RequestContext, TenantId};
+pub use error::{ServiceError, ServiceResult};
+pub use platform::Platform;
+pub use secret::Secret;

@@ -1,0 +1,191 @@
+//! Tasks: the tenant's to-do items, visible to every member.
+
+use chrono::{DateTime, Utc};
+use entity::{Role, TaskPriority, TaskStatus, membership, task};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext,
+    error::{ServiceError, ServiceResult},
+    pagination::{Order, Page, PageRequest, fetch_page},
+    validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
+};
+
+pub struct CreateTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<TaskPriority>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub assignee_id: Option<Uuid>,
+}
+
+/// Changes to a task. `None` leaves a field as it is; `Some(None)` clears a nullable one.
+#[derive(Default)]
+pub struct UpdateTask {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<TaskPriority>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    pub assignee_id: Option<Option<Uuid>>,
+}
+
+/// Conditions a listed task must meet; each one that is set must hold.
+#[derive(Default)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+    pub priority: Option<TaskPriority>,
+    pub assignee_id: Option<Uuid>,
+    pub due_before: Option<DateTime<Utc>>,
+}
+
+pub async fn create(
+    platform: &Platform,
+    ctx: &RequestContext,
+    input: CreateTask,
+) -> ServiceResult<task::Model> {
+    ctx.require(Role::Member)?;
+    let title = validation::required_text("title", &input.title, MAX_NAME_CHARS)?;
+    let description =
+        validation::optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
+    if let Some(assignee_id) = input.assignee_id {
+        check_assignee(platform, ctx, assignee_id).await?;
+    }
+
+    let now = Utc::now();
+    let task = task::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ctx.tenant()),
+        title: Set(title),
+        description: Set(description),
+        status: Set(input.status.unwrap_or(TaskStatus::Todo)),
+        priority: Set(input.priority.unwrap_or(TaskPriority::Medium)),
+        due_at: Set(input.due_at),
+        assignee_id: Set(input.assignee_id),
+        created_by: Set(Some(ctx.user_id)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&platform.db)
+    .await?;
+    info!(tenant.id = %ctx.tenant(), task.id = %task.id, "task created");
+    Ok(task)
+}
+
+pub async fn update(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+    input: UpdateTask,
+) -> ServiceResult<task::Model> {
+    ctx.require(Role::Member)?;
+    let task = get(platform, ctx, id).await?;
+    let mut active: task::ActiveModel = task.into();
+    if let Some(title) = input.title {
+        active.title = Set(validation::required_text("title", &title, MAX_NAME_CHARS)?);
+    }
+    if let Some(description) = input.description {
+        active.description = Set(validation::optional_text(
+            "description",
+            description.as_deref(),
+            MAX_TEXT_CHARS,
+        )?);
+    }
+    if let Some(status) = input.status {
+        active.status = Set(status);
+    }
+    if let Some(priority) = input.priority {
+        active.priority = Set(priority);
+    }
+    if let Some(due_at) = input.due_at {
+        active.due_at = Set(due_at);
+    }
+    if let Some(assignee_id) = input.assignee_id {
+        if let Some(assignee_id) = assignee_id {
+            check_assignee(platform, ctx, assignee_id).await?;
+        }
+        active.assignee_id = Set(assignee_id);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&platform.db).await?)
+}
+
+pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
+    ctx.require(Role::Member)?;
+    let result = task::Entity::delete_many()
+        .filter(task::Column::Id.eq(id))
+        .filter(task::Column::TenantId.eq(ctx.tenant()))
+        .exec(&platform.db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::not_found("task"));
+    }
+    info!(tenant.id = %ctx.tenant(), task.id = %id, "task deleted");
+    Ok(id)
+}
+
+pub async fn get(
+    platform: &Platform,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<task::Model> {
+    task::Entity::find_by_id(id)
+        .filter(task::Column::TenantId.eq(ctx.tenant()))
+        .one(&platform.db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("task"))
+}
+
+pub async fn list(
+    platform: &Platform,
+    ctx: &RequestContext,
+    filter: &TaskFilter,
+    page: &PageRequest,
+) -> ServiceResult<Page<task::Model>> {
+    let mut select = task::Entity::find().filter(task::Column::TenantId.eq(ctx.tenant()));
+    if let Some(status) = filter.status {
+        select = select.filter(task::Column::Status.eq(status));
+    }
+    if let Some(priority) = filter.priority {
+        select = select.filter(task::Column::Priority.eq(priority));
+    }
+    if let Some(assignee_id) = filter.assignee_id {
+        select = select.filter(task::Column::AssigneeId.eq(assignee_id));
+    }
+    if let Some(due_before) = filter.due_before {
+        select = select.filter(task::Column::DueAt.lt(due_before));
+    }
+    fetch_page(
+        platform,
+        &platform.db,
+        select,
+        task::Column::Id,
+        Order::NewestFirst,
+        page,
+        |t| t.id,
+    )
+    .await
+}
+
+/// An assignee must be a member of the caller's tenant. Other users read as unknown ids.
+async fn check_assignee(
+    platform: &Platform,
+    ctx: &RequestContext,
+    assignee_id: Uuid,
+) -> ServiceResult<()> {
+    let members = membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(ctx.tenant()))
+        .filter(membership::Column::UserId.eq(assignee_id))
+        .count(&platform.db)
+        .await?;
+    if members == 0 {
+        return Err(ServiceError::invalid(
+            "assigneeId",
+            "no member of this tenant has this id",
+        ));
+    }
+    Ok(())
+}

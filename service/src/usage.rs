@@ -1,0 +1,148 @@
+//! Usage accounting: billing periods, counting records into per-period counters, reports.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use entity::{usage_counter, usage_record};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext,
+    error::{ServiceError, ServiceResult},
+    pagination::{Order, Page, PageRequest, fetch_page},
+};
+
+/// Returns the calendar month in UTC that contains `at`, as `[start, end)`.
+pub fn billing_period(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = Utc
+        .with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(at);
+    let (year, month) = if at.month() == 12 {
+        (at.year() + 1, 1)
+    } else {
+        (at.year(), at.month() + 1)
+    };
+    let end = Utc
+        .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(at);
+    (start, end)
+}
+
+/// Adds the tenant's uncounted records to their period's counter and marks them counted,
+/// in one statement. Records locked by a concurrent count are skipped, so running this
+/// twice, or at the same time, counts each record once. Returns the records counted.
+pub async fn count_uncounted<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> ServiceResult<u64> {
+    const SQL: &str = r#"
+        WITH picked AS (
+            SELECT id FROM usage_records
+            WHERE tenant_id = $1 AND counted_at IS NULL
+            FOR UPDATE SKIP LOCKED
+        ), marked AS (
+            UPDATE usage_records AS record SET counted_at = now()
+            FROM picked WHERE record.id = picked.id
+            RETURNING record.input_tokens, record.output_tokens, record.cost_micros,
+                      date_trunc('month', record.created_at, 'UTC') AS period_start
+        ), totals AS (
+            INSERT INTO usage_counters
+                (tenant_id, period_start, input_tokens, output_tokens, cost_micros,
+                 record_count, updated_at)
+            SELECT $1, period_start, SUM(input_tokens)::bigint, SUM(output_tokens)::bigint,
+                   SUM(cost_micros)::bigint, COUNT(*), now()
+            FROM marked GROUP BY period_start
+            ON CONFLICT (tenant_id, period_start) DO UPDATE SET
+                input_tokens = usage_counters.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = usage_counters.output_tokens + EXCLUDED.output_tokens,
+                cost_micros = usage_counters.cost_micros + EXCLUDED.cost_micros,
+                record_count = usage_counters.record_count + EXCLUDED.record_count,
+                updated_at = now()
+        )
+        SELECT COUNT(*)::bigint AS counted FROM marked
+    "#;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            SQL,
+            [tenant_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| ServiceError::internal("usage count returned no row"))?;
+    let counted: i64 = row.try_get("", "counted")?;
+    Ok(counted.max(0) as u64)
+}
+
+/// Returns the tenants that have records no job counted within `older_than_seconds`.
+pub async fn tenants_with_uncounted<C: ConnectionTrait>(
+    db: &C,
+    older_than_seconds: i64,
+) -> ServiceResult<Vec<Uuid>> {
+    const SQL: &str = r#"
+        SELECT DISTINCT tenant_id FROM usage_records
+        WHERE counted_at IS NULL AND created_at < now() - make_interval(secs => $1)
+    "#;
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            SQL,
+            [(older_than_seconds as f64).into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<Uuid>("", "tenant_id")?))
+        .collect()
+}
+
+/// Returns the caller's tenant counters for the billing period containing now, or zeros.
+pub async fn current_period(
+    platform: &Platform,
+    ctx: &RequestContext,
+) -> ServiceResult<usage_counter::Model> {
+    let (period_start, _) = billing_period(Utc::now());
+    let counter = usage_counter::Entity::find()
+        .filter(usage_counter::Column::TenantId.eq(ctx.tenant()))
+        .filter(usage_counter::Column::PeriodStart.eq(period_start))
+        .one(&platform.db)
+        .await?;
+    Ok(counter.unwrap_or(usage_counter::Model {
+        tenant_id: ctx.tenant(),
+        period_start,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_micros: 0,
+        record_count: 0,
+        updated_at: period_start,
+    }))
+}
+
+/// Lists the caller's tenant usage records, newest first.
+pub async fn records(
+    platform: &Platform,
+    ctx: &RequestContext,
+    page: &PageRequest,
+) -> ServiceResult<Page<usage_record::Model>> {
+    let select =
+        usage_record::Entity::find().filter(usage_record::Column::TenantId.eq(ctx.tenant()));
+    fetch_page(
+        platform,
+        &platform.db,
+        select,
+        usage_record::Column::Id,
+        Order::NewestFirst,
+        page,
+        |r| r.id,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_period_is_calendar_month() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 17, 30, 0).unwrap();
+        let (start, end) = billing_period(at);
+        assert_eq!(start, Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+    }
+}

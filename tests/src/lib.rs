@@ -1,0 +1,385 @@
+//! Test harness: starts the api and the worker in-process against real PostgreSQL and Redis,
+//! each test on its own database (cloned from a migrated template) and Redis key prefix.
+
+// Test helpers fail the test on unexpected results, which is what expect is for here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod graphql_ws;
+
+use std::{collections::HashMap, sync::OnceLock, time::Duration};
+
+use anyhow::{Context, bail};
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use service::{Platform, Settings};
+use tokio::{net::TcpListener, sync::Mutex};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use mock_provider::{MockConfig, MockProvider};
+
+/// Server URL of the test PostgreSQL, without a database name.
+fn postgres_server() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Serialises template creation among the tests of one process; other processes are
+/// serialised by the PostgreSQL advisory lock in [`ensure_template`].
+static TEMPLATE: OnceLock<Mutex<Option<String>>> = OnceLock::new();
+
+/// Returns the name of a migrated template database for the current migrations.
+async fn ensure_template() -> anyhow::Result<String> {
+    let mut template = TEMPLATE.get_or_init(|| Mutex::new(None)).lock().await;
+    if let Some(name) = template.as_ref() {
+        return Ok(name.clone());
+    }
+    let names: Vec<String> = migration::Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    let digest = names
+        .join(",")
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
+        });
+    let name = format!("ta_template_{digest:016x}");
+
+    let admin = Database::connect(format!("{}/postgres", postgres_server())).await?;
+    // Advisory lock so that parallel test processes build the template once.
+    admin
+        .execute_unprepared("SELECT pg_advisory_lock(72106401)")
+        .await?;
+    let result = async {
+        let exists = admin
+            .query_one_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT 1 AS found FROM pg_database WHERE datname = '{name}'"),
+            ))
+            .await?
+            .is_some();
+        if !exists {
+            let building = format!("{name}_building");
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {building}"))
+                .await?;
+            migration::migrate(&format!("{}/{building}", postgres_server())).await?;
+            admin
+                .execute_unprepared(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    admin
+        .execute_unprepared("SELECT pg_advisory_unlock(72106401)")
+        .await?;
+    admin.close().await?;
+    result?;
+    *template = Some(name.clone());
+    Ok(name)
+}
+
+/// Options of a test platform.
+#[derive(Clone)]
+pub struct TestOptions {
+    pub mock: MockConfig,
+    /// Extra environment variables given to the settings.
+    pub env: Vec<(String, String)>,
+    /// Start the worker (usage counting and sweeps) in the same process.
+    pub worker: bool,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            mock: MockConfig::default(),
+            env: Vec::new(),
+            worker: true,
+        }
+    }
+}
+
+/// A running api (and worker) with its own database, Redis prefix and mock provider.
+pub struct TestApp {
+    pub base_url: String,
+    pub platform: Platform,
+    pub mock: MockProvider,
+    pub db: DatabaseConnection,
+    database: String,
+    redis_prefix: String,
+    shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // Logs appear with RUST_LOG set, e.g. RUST_LOG=info cargo test -- --nocapture.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let template = ensure_template().await?;
+        let database = format!("ta_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(format!("{}/postgres", postgres_server())).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {database} TEMPLATE {template}"))
+            .await
+            .context("cloning the template database")?;
+        admin.close().await?;
+
+        let mock = MockProvider::start(options.mock).await?;
+        let redis_prefix = format!("test:{}", Uuid::new_v4().simple());
+        let database_url = format!("{}/{database}", postgres_server());
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("REDIS_URL".into(), redis_url()),
+            ("REDIS_PREFIX".into(), redis_prefix.clone()),
+            ("OPENAI_BASE_URL".into(), mock.base_url()),
+            ("OPENAI_API_KEY".into(), "sk-test".into()),
+            ("AUTO_MIGRATE".into(), "false".into()),
+        ]);
+        env.extend(options.env.iter().cloned());
+        let settings = Settings::from_lookup(|name| env.get(name).cloned())?;
+        let platform = Platform::connect(settings).await?;
+
+        let shutdown = CancellationToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let server_stop = shutdown.clone();
+        tokio::spawn(api::serve(platform.clone(), listener, async move {
+            server_stop.cancelled().await
+        }));
+        if options.worker {
+            tokio::spawn(worker::run(platform.clone(), shutdown.clone()));
+        }
+
+        let db = Database::connect(database_url).await?;
+        Ok(Self {
+            base_url,
+            platform,
+            mock,
+            db,
+            database,
+            redis_prefix,
+            shutdown,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.base_url.replacen("http", "ws", 1))
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Posts a GraphQL operation and returns the whole response body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("GraphQL request failed to send");
+        response.json().await.expect("GraphQL response is not JSON")
+    }
+
+    /// Posts an operation and returns `data`, failing the test on any GraphQL error.
+    pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.graphql(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// Registers a new tenant and owner and returns the auth payload.
+    pub async fn register(&self, email: &str, tenant: &str) -> Session {
+        let data = self
+            .data(
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) {
+                    accessToken refreshToken user { id email } tenant { id name } role } }",
+                json!({ "input": {
+                    "email": email, "password": "correct horse battery",
+                    "fullName": "Test User", "tenantName": tenant } }),
+            )
+            .await;
+        Session::from_payload(&data["register"])
+    }
+
+    /// Creates an agent on the mock provider and returns its id.
+    pub async fn create_agent(&self, token: &str, instructions: &str) -> String {
+        let data = self
+            .data(
+                Some(token),
+                "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id } } }",
+                json!({ "input": { "name": "Helper", "instructions": instructions,
+                                   "provider": "OPENAI", "model": "gpt-4o-mini" } }),
+            )
+            .await;
+        data["createAgent"]["agent"]["id"]
+            .as_str()
+            .expect("agent id")
+            .to_owned()
+    }
+
+    /// Creates a conversation with the agent and returns its id.
+    pub async fn create_conversation(&self, token: &str, agent_id: &str) -> String {
+        let data = self
+            .data(
+                Some(token),
+                "mutation($input: CreateConversationInput!) {
+                    createConversation(input: $input) { conversation { id } } }",
+                json!({ "input": { "title": "Test chat", "agentId": agent_id } }),
+            )
+            .await;
+        data["createConversation"]["conversation"]["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
+    }
+
+    /// Sends a message and returns the assistant message id.
+    pub async fn send_message(&self, token: &str, conversation_id: &str, content: &str) -> String {
+        let data = self
+            .data(
+                Some(token),
+                "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+                    userMessage { id } assistantMessage { id status } } }",
+                json!({ "input": { "conversationId": conversation_id, "content": content } }),
+            )
+            .await;
+        data["sendMessage"]["assistantMessage"]["id"]
+            .as_str()
+            .expect("message id")
+            .to_owned()
+    }
+
+    /// Polls `check` every 50 ms until it returns `Some`, for at most `timeout`.
+    pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(value) = check().await {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("condition not met within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the assistant message leaves the streaming state and returns it.
+    pub async fn wait_for_reply(&self, token: &str, message_id: &str) -> Value {
+        self.eventually(Duration::from_secs(20), || async {
+            let data = self
+                .data(
+                    Some(token),
+                    "query($id: ID!) { message(id: $id) { id status content finishReason
+                        inputTokens outputTokens costMicros usageEstimated } }",
+                    json!({ "id": message_id }),
+                )
+                .await;
+            let message = data["message"].clone();
+            (message["status"] != "STREAMING").then_some(message)
+        })
+        .await
+        .expect("reply did not finish")
+    }
+
+    /// Stops the server and worker, then drops the test database and Redis keys.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.db.close().await;
+        let _ = self.platform.db.clone().close().await;
+        if let Ok(admin) = Database::connect(format!("{}/postgres", postgres_server())).await {
+            let _ = admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.database
+                ))
+                .await;
+            let _ = admin.close().await;
+        }
+        if let Ok(client) = redis::Client::open(redis_url())
+            && let Ok(mut connection) = client.get_multiplexed_async_connection().await
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}:*", self.redis_prefix))
+                .query_async(&mut connection)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL")
+                    .arg(keys)
+                    .query_async(&mut connection)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Tokens and ids from a register or login payload.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub tenant_id: String,
+}
+
+impl Session {
+    pub fn from_payload(payload: &Value) -> Self {
+        Self {
+            access_token: payload["accessToken"]
+                .as_str()
+                .expect("accessToken")
+                .to_owned(),
+            refresh_token: payload["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned(),
+            user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+            tenant_id: payload["tenant"]["id"]
+                .as_str()
+                .expect("tenant id")
+                .to_owned(),
+        }
+    }
+}
+
+/// The `extensions.code` of the first error in a response.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// The message of the first error in a response.
+pub fn error_message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or("")
+}

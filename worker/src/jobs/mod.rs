@@ -1,0 +1,3 @@
+//! Job handlers, one module per queue.
+
+pub mod count_usage;

@@ -1,0 +1,64 @@
+//! The worker binary: reads settings and consumes jobs until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use service::{Platform, Settings};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    // sqlx brings ring and reqwest brings aws-lc-rs, so rustls cannot pick a default itself.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            error!(%error, "invalid configuration");
+            return ExitCode::FAILURE;
+        }
+    };
+    let platform = match Platform::connect(settings).await {
+        Ok(platform) => platform,
+        Err(error) => {
+            error!(%error, "starting the platform failed");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("shutdown signal received");
+        signal.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            if let Ok(mut terminate) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                terminate.recv().await;
+                info!("shutdown signal received");
+                signal.cancel();
+            }
+        });
+    }
+
+    match worker::run(platform, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error!(%error, "worker failed");
+            ExitCode::FAILURE
+        }
+    }
+}

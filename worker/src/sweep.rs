@@ -1,0 +1,65 @@
+//! Periodic maintenance: counts usage records that no job reached. Each tick runs on one
+//! worker replica only, guarded by a Redis lock.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use service::{Platform, usage};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// Records younger than this are left to their own job.
+const USAGE_GRACE_SECONDS: i64 = 30;
+
+/// Runs the sweep every `interval` until `shutdown` is cancelled.
+pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match acquire_lock(&platform, "sweep", interval).await {
+            Ok(true) => {
+                if let Err(error) = sweep_usage(&platform, USAGE_GRACE_SECONDS).await {
+                    warn!(%error, "usage sweep failed");
+                }
+            }
+            Ok(false) => {}
+            Err(error) => warn!(%error, "acquiring the sweep lock failed"),
+        }
+    }
+}
+
+/// Counts the records of every tenant whose records wait longer than `grace_seconds`.
+/// Returns the number of records counted.
+pub async fn sweep_usage(platform: &Platform, grace_seconds: i64) -> service::ServiceResult<u64> {
+    let tenants = usage::tenants_with_uncounted(&platform.db, grace_seconds).await?;
+    let mut counted = 0;
+    for tenant_id in tenants {
+        counted += usage::count_uncounted(&platform.db, tenant_id).await?;
+    }
+    if counted > 0 {
+        info!(
+            records = counted,
+            "usage sweep counted records that no job reached"
+        );
+    }
+    Ok(counted)
+}
+
+/// Takes the named lock for one tick. The lock expires on its own, so a replica that dies
+/// while holding it blocks the others for one interval at most.
+async fn acquire_lock(platform: &Platform, name: &str, ttl: Duration) -> redis::RedisResult<bool> {
+    let mut connection = platform.redis.shared().await?;
+    let key = platform.redis.key(&["lock", name]);
+    let options = redis::SetOptions::default()
+        .conditional_set(redis::ExistenceCheck::NX)
+        .with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
+    let acquired: Option<String> = connection
+        .set_options(key, Uuid::now_v7().to_string(), options)
+        .await?;
+    Ok(acquired.is_some())
+}
