@@ -18,9 +18,9 @@ pub const ASSET_PATH_PREFIX: &str = "/graphiql/assets/";
 
 /// Page policy: scripts and styles only from the api itself, network requests only to
 /// its own origin. CSP Level 3 lets `'self'` match `ws:` and `wss:` on the same host and
-/// port; browsers that predate it block the subscription WebSocket. GraphiQL's dialogs
-/// insert `<style>` elements with computed content, hence `'unsafe-inline'` for styles,
-/// and its stylesheet embeds fonts as `data:` URLs.
+/// port. Browsers that implement only Level 2 block the subscription WebSocket. GraphiQL's
+/// dialogs insert `<style>` elements with computed content, hence `'unsafe-inline'` for
+/// styles, and its stylesheet embeds fonts as `data:` URLs.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

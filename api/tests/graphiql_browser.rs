@@ -103,7 +103,7 @@ async fn connection_init_data(payload: serde_json::Value) -> async_graphql::Resu
     Ok(data)
 }
 
-/// The routes the api mounts for GraphiQL, around a small schema of its own.
+/// Builds the routes the api mounts for GraphiQL, around a small schema of its own.
 fn app() -> Router {
     let schema = Schema::build(Query, EmptyMutation, Subscription).finish();
     Router::new()

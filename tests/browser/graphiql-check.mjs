@@ -8,9 +8,9 @@
 // With --token, the headers editor gets {"Authorization": "Bearer SECRET"} before the
 // operation runs, and the check fails if the token ends up in localStorage. The check
 // also fails as soon as the page makes a request to a host other than 127.0.0.1, logs a
-// console error, throws an uncaught error, or has a request fail or answered with an
-// HTTP error status. --step-timeout-ms limits each browser step (launch, load, each
-// wait), not the whole run.
+// console error, throws an uncaught error, or has a request fail or get an HTTP error
+// status. --step-timeout-ms limits each browser step (launch, load, each wait), not the
+// whole run.
 // Exit status: 0 on success, 1 when a check fails, 2 on invalid arguments.
 
 import { mkdtemp, rm } from 'node:fs/promises';

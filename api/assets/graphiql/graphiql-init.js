@@ -52,7 +52,7 @@
 
   // GraphiQL 3.9 saves the headers of every run with its history entries, even with
   // "Persist headers" off, which would leave bearer tokens in localStorage. This storage
-  // drops the headers from history and favourite entries and passes everything else to
+  // drops the headers from history and favorites entries and passes everything else to
   // localStorage unchanged. The headers editor keeps following that setting.
   var STORAGE_NAMESPACE = 'graphiql:';
   var HISTORY_KEYS = ['graphiql:queries', 'graphiql:favorites'];
