@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Starts the whole platform on this machine: PostgreSQL and Redis when they are not
+# answering, a mock OpenAI provider, the demo data, then the api and the worker.
+# Ctrl-C (or SIGTERM) stops every process the script started.
+#
+# Usage: scripts/dev.sh
+#
+# Reads .env from the repository root when it exists, and every variable of .env.example.
+# Two more variables belong to this script:
+#   MOCK_PROVIDER_ADDR  address of the mock provider (default 127.0.0.1:4010). The mock
+#                       is not started when OPENAI_BASE_URL is set.
+#   DEV_LOG_DIR         directory of the log files (default target/dev-logs)
+# Each process's output is shown with a [name] prefix and also written to
+# DEV_LOG_DIR/<name>.log. The demo ids and access token go to DEV_LOG_DIR/demo.env.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+if [[ -f .env ]]; then
+  set -a
+  # shellcheck source=/dev/null
+  source .env
+  set +a
+fi
+
+API_ADDR="${API_ADDR:-127.0.0.1:8000}"
+MOCK_PROVIDER_ADDR="${MOCK_PROVIDER_ADDR:-127.0.0.1:4010}"
+log_dir="${DEV_LOG_DIR:-$repo_root/target/dev-logs}"
+export API_ADDR
+
+# Process ids of the long-running processes, stopped in reverse order on exit.
+pids=()
+names=()
+
+log() {
+  printf 'dev.sh: %s\n' "$*" >&2
+}
+
+start_postgres() {
+  if pg_isready -q -h 127.0.0.1; then
+    return
+  fi
+  log "PostgreSQL is not answering on 127.0.0.1, starting it"
+  local version
+  version="$(ls /etc/postgresql)"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+}
+
+start_redis() {
+  if redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    return
+  fi
+  log "Redis is not answering on 127.0.0.1, starting it"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+}
+
+# Runs a binary in the background. Its output goes to the terminal with a [name] prefix
+# and to DEV_LOG_DIR/<name>.log. The prefixing processes ignore SIGINT, so that the
+# shutdown messages printed after Ctrl-C still reach the log.
+start() {
+  local name="$1"
+  shift
+  local log_file="$log_dir/$name.log"
+  : >"$log_file"
+  "$@" > >(
+    trap '' INT
+    tee -a "$log_file" | sed -u "s/^/[$name] /"
+  ) 2>&1 &
+  pids+=("$!")
+  names+=("$name")
+  log "started $name (pid $!), log in $log_file"
+}
+
+# Waits up to `seconds` for `url` to return a success status.
+wait_for_url() {
+  local url="$1" seconds="$2" name="$3"
+  local attempt
+  for ((attempt = 0; attempt < seconds * 5; attempt++)); do
+    if curl -fsS -o /dev/null -H 'Authorization: Bearer dev' "$url" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      log "$name exited during start-up, see $log_dir/$name.log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "$name did not answer at $url within $seconds s"
+  return 1
+}
+
+# Sends SIGINT to every started process, newest first, and waits up to 10 s for each
+# before killing it.
+# shellcheck disable=SC2317 # called through trap
+stop_all() {
+  trap - INT TERM EXIT
+  local index pid attempt
+  for ((index = ${#pids[@]} - 1; index >= 0; index--)); do
+    pid="${pids[index]}"
+    kill -INT "$pid" 2>/dev/null || continue
+    for ((attempt = 0; attempt < 50; attempt++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "${names[index]} did not stop within 10 s, killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  wait 2>/dev/null || true
+  log "stopped"
+}
+
+# shellcheck disable=SC2317 # called through trap
+on_signal() {
+  log "stopping"
+  stop_all
+  exit 0
+}
+
+trap stop_all EXIT
+trap on_signal INT TERM
+
+mkdir -p "$log_dir"
+
+log "building the binaries"
+cargo build --bins
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+bin_dir="$target_dir/debug"
+
+start_postgres
+start_redis
+
+if [[ -z "${OPENAI_BASE_URL:-}" ]]; then
+  export OPENAI_BASE_URL="http://$MOCK_PROVIDER_ADDR/v1"
+  export OPENAI_API_KEY="${OPENAI_API_KEY:-mock-provider-key}"
+  start mock-provider "$bin_dir/mock-provider" --addr "$MOCK_PROVIDER_ADDR" --gap-ms 50
+  wait_for_url "$OPENAI_BASE_URL/models" 30 mock-provider
+else
+  log "OPENAI_BASE_URL is set, so the mock provider is not started"
+fi
+
+log "seeding the demo data"
+"$bin_dir/seed" >"$log_dir/demo.env"
+
+start api "$bin_dir/api"
+wait_for_url "http://$API_ADDR/health" 60 api
+start worker "$bin_dir/worker"
+
+cat >&2 <<EOF
+
+Task Assistant is running. Press Ctrl-C to stop it.
+  GraphiQL:   http://$API_ADDR/graphql
+  Health:     http://$API_ADDR/health
+  Provider:   $OPENAI_BASE_URL
+  Demo login: demo@example.com / demo-password (demo only)
+  Demo ids and an access token, also in $log_dir/demo.env:
+$(sed 's/^/    /' "$log_dir/demo.env")
+
+EOF
+
+# Returns when any process exits; a trapped signal interrupts the wait at once.
+status=0
+wait -n "${pids[@]}" || status=$?
+log "a process exited with status $status, stopping the others"
+exit 1
