@@ -28,6 +28,13 @@ API_ADDR="${API_ADDR:-127.0.0.1:8000}"
 MOCK_PROVIDER_ADDR="${MOCK_PROVIDER_ADDR:-127.0.0.1:4010}"
 log_dir="${DEV_LOG_DIR:-$repo_root/target/dev-logs}"
 export API_ADDR
+# PostgreSQL reports every run's "relation already exists, skipping" notice at info level.
+export RUST_LOG="${RUST_LOG:-info,sqlx::postgres::notice=warn}"
+# The processes write to pipes, so tracing cannot tell whether colours would reach a
+# terminal. Colours stay on only when this script's output is one.
+if [[ ! -t 1 ]]; then
+  export NO_COLOR=1
+fi
 
 # Process ids of the long-running processes, stopped in reverse order on exit.
 pids=()

@@ -1,16 +1,19 @@
-//! Periodic maintenance: counts usage records that no job reached. Each tick runs on one
+//! Periodic maintenance: closes replies whose generating process died, and counts usage
+//! records that no job reached. Each tick runs on one
 //! worker replica only, guarded by a Redis lock.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use service::{Platform, usage};
+use service::{Platform, chat, usage};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 /// Records younger than this are left to their own job.
 const USAGE_GRACE_SECONDS: i64 = 30;
+/// Replies streaming for longer than this are checked for a live generation.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
 /// Runs the sweep every `interval` until `shutdown` is cancelled.
 pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationToken) {
@@ -23,6 +26,11 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
         }
         match acquire_lock(&platform, "sweep", interval).await {
             Ok(true) => {
+                if let Err(error) =
+                    chat::recovery::close_abandoned(&platform, ABANDONED_AFTER).await
+                {
+                    warn!(%error, "closing abandoned replies failed");
+                }
                 if let Err(error) = sweep_usage(&platform, USAGE_GRACE_SECONDS).await {
                     warn!(%error, "usage sweep failed");
                 }

@@ -10,7 +10,7 @@
 //! `APP_ENV=production`.
 
 use std::{
-    io::{self, Write},
+    io::{self, IsTerminal, Write},
     process::ExitCode,
 };
 
@@ -64,12 +64,19 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Logs to standard error so that standard output holds only the printed values.
+/// Logs to standard error so that standard output holds only the printed values. Colours
+/// are used only on a terminal and when `NO_COLOR` is unset.
 fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
+    let ansi = io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
-    fmt().with_env_filter(filter).with_writer(io::stderr).init();
+    fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .init();
 }
 
 async fn run() -> anyhow::Result<DemoAccount> {

@@ -1,16 +1,17 @@
 //! One reply being generated: provider stream to Redis Stream, then the final database write.
 
-use chrono::Utc;
-use entity::{FinishReason, MessageStatus, message, usage_record};
+use entity::{FinishReason, MessageStatus};
 use futures_util::StreamExt;
 use providers::{
     ChatProvider, ChatRequest, ProviderError, ProviderKind, StreamEvent, Usage, pricing,
 };
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
 use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
-use super::events::{self, MessageOutcome};
+use super::{
+    events::{self, MessageOutcome},
+    persist, recovery,
+};
 use crate::{Platform, error::ServiceResult, jobs::CountUsage};
 
 /// What a generation needs to run without a request context.
@@ -65,6 +66,7 @@ async fn run(
     provider: &dyn ChatProvider,
     stop: &tokio_util::sync::CancellationToken,
 ) -> ServiceResult<()> {
+    let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
     let collected = collect(provider, &generation.request, stop, &publisher).await;
     let outcome = finish(platform, generation, collected).await?;
@@ -179,46 +181,30 @@ async fn finish(
         warn!("no price known for this model, usage recorded at zero cost");
     }
 
-    let now = Utc::now();
     let error_text = collected.error.as_ref().map(ProviderError::to_string);
-    let txn = platform.db.begin().await?;
-    message::ActiveModel {
-        id: Set(generation.message_id),
-        content: Set(collected.text.clone()),
-        status: Set(status),
-        finish_reason: Set(Some(finish_reason)),
-        input_tokens: Set(usage.as_ref().map(|usage| usage.input_tokens)),
-        output_tokens: Set(usage.as_ref().map(|usage| usage.output_tokens)),
-        cost_micros: Set(cost_micros),
-        usage_estimated: Set(estimated),
-        error: Set(error_text.clone()),
-        completed_at: Set(Some(now)),
-        ..Default::default()
-    }
-    .update(&txn)
+    let closed = persist::close_message(
+        platform,
+        persist::ClosedReply {
+            tenant_id: generation.tenant_id,
+            user_id: Some(generation.user_id),
+            agent_id: generation.agent_id,
+            conversation_id: generation.conversation_id,
+            message_id: generation.message_id,
+            provider: generation.provider_kind,
+            model: &generation.request.model,
+            content: &collected.text,
+            status,
+            finish_reason,
+            usage: usage.as_ref(),
+            cost_micros,
+            estimated,
+            error: error_text.as_deref(),
+        },
+    )
     .await?;
-    if let (Some(usage), Some(cost_micros)) = (&usage, cost_micros) {
-        usage_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(generation.tenant_id),
-            user_id: Set(Some(generation.user_id)),
-            agent_id: Set(generation.agent_id),
-            conversation_id: Set(Some(generation.conversation_id)),
-            message_id: Set(Some(generation.message_id)),
-            provider: Set(generation.provider_kind.as_str().to_owned()),
-            model: Set(generation.request.model.clone()),
-            input_tokens: Set(usage.input_tokens),
-            output_tokens: Set(usage.output_tokens),
-            cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
-            cost_micros: Set(cost_micros),
-            estimated: Set(estimated),
-            created_at: Set(now),
-            counted_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+    if !closed {
+        warn!("reply was closed by the maintenance sweep before the generation finished");
     }
-    txn.commit().await?;
     info!(
         status = ?status,
         finish_reason = ?finish_reason,

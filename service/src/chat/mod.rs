@@ -2,6 +2,8 @@
 
 pub mod events;
 mod generation;
+mod persist;
+pub mod recovery;
 pub mod registry;
 
 use std::time::Duration;

@@ -1,0 +1,93 @@
+//! The final write of a reply: message state and usage record in one transaction.
+
+use chrono::Utc;
+use entity::{FinishReason, MessageStatus, message, usage_record};
+use providers::{ProviderKind, Usage};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{Platform, error::ServiceResult};
+
+/// Everything stored when a reply ends.
+pub(crate) struct ClosedReply<'a> {
+    pub tenant_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub provider: ProviderKind,
+    pub model: &'a str,
+    pub content: &'a str,
+    pub status: MessageStatus,
+    pub finish_reason: FinishReason,
+    pub usage: Option<&'a Usage>,
+    pub cost_micros: Option<i64>,
+    pub estimated: bool,
+    pub error: Option<&'a str>,
+}
+
+/// Stores the reply's final state and its usage record, unless the message has already
+/// left the streaming state. Returns whether this call closed it, so that a reply closed
+/// twice (by its generation and by the maintenance sweep) is billed once.
+pub(crate) async fn close_message(
+    platform: &Platform,
+    reply: ClosedReply<'_>,
+) -> ServiceResult<bool> {
+    let now = Utc::now();
+    let txn = platform.db.begin().await?;
+    let updated = message::Entity::update_many()
+        .col_expr(message::Column::Content, Expr::value(reply.content))
+        .col_expr(message::Column::Status, Expr::value(reply.status))
+        .col_expr(
+            message::Column::FinishReason,
+            Expr::value(Some(reply.finish_reason)),
+        )
+        .col_expr(
+            message::Column::InputTokens,
+            Expr::value(reply.usage.map(|u| u.input_tokens)),
+        )
+        .col_expr(
+            message::Column::OutputTokens,
+            Expr::value(reply.usage.map(|u| u.output_tokens)),
+        )
+        .col_expr(message::Column::CostMicros, Expr::value(reply.cost_micros))
+        .col_expr(
+            message::Column::UsageEstimated,
+            Expr::value(reply.estimated),
+        )
+        .col_expr(message::Column::Error, Expr::value(reply.error))
+        .col_expr(message::Column::CompletedAt, Expr::value(Some(now)))
+        .filter(message::Column::Id.eq(reply.message_id))
+        .filter(message::Column::Status.eq(MessageStatus::Streaming))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    if let (Some(usage), Some(cost_micros)) = (reply.usage, reply.cost_micros) {
+        usage_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(reply.tenant_id),
+            user_id: Set(reply.user_id),
+            agent_id: Set(reply.agent_id),
+            conversation_id: Set(Some(reply.conversation_id)),
+            message_id: Set(Some(reply.message_id)),
+            provider: Set(reply.provider.as_str().to_owned()),
+            model: Set(reply.model.to_owned()),
+            input_tokens: Set(usage.input_tokens),
+            output_tokens: Set(usage.output_tokens),
+            cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
+            cost_micros: Set(cost_micros),
+            estimated: Set(reply.estimated),
+            created_at: Set(now),
+            counted_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(true)
+}
