@@ -1,9 +1,6 @@
 //! Test harness: starts the api and the worker in-process against real PostgreSQL and Redis,
 //! each test on its own database (cloned from a migrated template) and Redis key prefix.
 
-// Test helpers fail the test on unexpected results, which is what expect is for here.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 pub mod graphql_ws;
 
 use std::{collections::HashMap, sync::OnceLock, time::Duration};
