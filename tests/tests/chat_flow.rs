@@ -201,3 +201,38 @@ async fn provider_receives_instructions_and_newest_twenty() {
     assert_eq!(conversation[1]["content"], "turn 4");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn expired_stream_served_from_database() {
+    let app = TestApp::spawn().await.unwrap();
+    let owner = app.register("expired@example.com", "Expired Co").await;
+    let agent_id = app.create_agent(&owner.access_token, "Be brief.").await;
+    let conversation_id = app
+        .create_conversation(&owner.access_token, &agent_id)
+        .await;
+    let message_id = app
+        .send_message(&owner.access_token, &conversation_id, "Hi")
+        .await;
+    let reply = app.wait_for_reply(&owner.access_token, &message_id).await;
+
+    // What the stream's time-to-live does an hour after the reply ends.
+    let key = service::chat::events::stream_key(&app.platform.redis, message_id.parse().unwrap());
+    let mut redis = app.platform.redis.shared().await.unwrap();
+    let _: () = redis::AsyncCommands::del(&mut redis, key).await.unwrap();
+
+    let events = collect_subscription(
+        &app.ws_url(),
+        &owner.access_token,
+        STREAM_QUERY,
+        json!({ "id": message_id }),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    let done = &events[0]["data"]["messageStream"];
+    assert_eq!(done["kind"], "DONE");
+    assert_eq!(done["outcome"]["content"], reply["content"]);
+    assert_eq!(done["outcome"]["costMicros"], reply["costMicros"]);
+    app.shutdown().await;
+}

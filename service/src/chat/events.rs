@@ -165,7 +165,7 @@ pub async fn subscribe(
     let platform = platform.clone();
     tokio::spawn(async move {
         let key = stream_key(&platform.redis, message.id);
-        if let Err(error) = follow(&platform, connection, &key, message.id, start, &sender).await {
+        if let Err(error) = follow(&platform, connection, &key, &message, start, &sender).await {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -176,10 +176,23 @@ async fn follow(
     platform: &Platform,
     mut connection: redis::aio::MultiplexedConnection,
     key: &str,
-    message_id: Uuid,
+    message: &message::Model,
     mut last_id: String,
     sender: &mpsc::Sender<ServiceResult<MessageEvent>>,
 ) -> ServiceResult<()> {
+    // A reply that ended longer ago than the stream's time-to-live is served from the
+    // database at once instead of after a blocking read times out.
+    let stream_exists: bool = connection.exists(key).await?;
+    if message.status != MessageStatus::Streaming && !stream_exists {
+        let outcome = MessageOutcome::from_message(message);
+        let _ = sender
+            .send(Ok(MessageEvent::Done {
+                cursor: last_id,
+                outcome,
+            }))
+            .await;
+        return Ok(());
+    }
     let options = StreamReadOptions::default()
         .block(BLOCK_TIMEOUT.as_millis() as usize)
         .count(READ_BATCH);
@@ -211,7 +224,7 @@ async fn follow(
         }
 
         // Nothing arrived in a while: the stream may have expired or its writer died.
-        let message = message::Entity::find_by_id(message_id)
+        let message = message::Entity::find_by_id(message.id)
             .one(&platform.db)
             .await?
             .ok_or_else(|| ServiceError::not_found("message"))?;

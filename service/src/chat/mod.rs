@@ -12,10 +12,7 @@ use chrono::Utc;
 use entity::{MessageRole, MessageStatus, Role, agent, message};
 use providers::{ApiKey, ChatMessage, ChatProvider, ChatRequest, OpenAi, ProviderKind};
 use redis::AsyncCommands;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -117,44 +114,37 @@ pub async fn send_message(
     history.reverse();
 
     let now = Utc::now();
-    let txn = platform.db.begin().await?;
-    let user_message = message::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(ctx.tenant()),
-        conversation_id: Set(conversation.id),
-        role: Set(MessageRole::User),
-        content: Set(content.to_owned()),
-        status: Set(MessageStatus::Completed),
-        finish_reason: Set(None),
-        input_tokens: Set(None),
-        output_tokens: Set(None),
-        cost_micros: Set(None),
-        usage_estimated: Set(false),
-        error: Set(None),
-        created_at: Set(now),
-        completed_at: Set(Some(now)),
-    }
-    .insert(&txn)
+    let user_message = message::Model {
+        id: Uuid::now_v7(),
+        tenant_id: ctx.tenant(),
+        conversation_id: conversation.id,
+        role: MessageRole::User,
+        content: content.to_owned(),
+        status: MessageStatus::Completed,
+        finish_reason: None,
+        input_tokens: None,
+        output_tokens: None,
+        cost_micros: None,
+        usage_estimated: false,
+        error: None,
+        created_at: now,
+        completed_at: Some(now),
+    };
+    let assistant_message = message::Model {
+        id: Uuid::now_v7(),
+        role: MessageRole::Assistant,
+        content: String::new(),
+        status: MessageStatus::Streaming,
+        completed_at: None,
+        ..user_message.clone()
+    };
+    // One INSERT of both rows is atomic without a transaction's extra round trips.
+    message::Entity::insert_many([
+        message::ActiveModel::from(user_message.clone()),
+        message::ActiveModel::from(assistant_message.clone()),
+    ])
+    .exec(&platform.db)
     .await?;
-    let assistant_message = message::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(ctx.tenant()),
-        conversation_id: Set(conversation.id),
-        role: Set(MessageRole::Assistant),
-        content: Set(String::new()),
-        status: Set(MessageStatus::Streaming),
-        finish_reason: Set(None),
-        input_tokens: Set(None),
-        output_tokens: Set(None),
-        cost_micros: Set(None),
-        usage_estimated: Set(false),
-        error: Set(None),
-        created_at: Set(now),
-        completed_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
 
     let mut messages: Vec<ChatMessage> = history
         .iter()
@@ -248,6 +238,9 @@ pub async fn visible_message(
         .ok_or_else(|| ServiceError::not_found("message"))?;
     conversations::get(platform, ctx, message.conversation_id)
         .await
-        .map_err(|_| ServiceError::not_found("message"))?;
+        .map_err(|error| match error {
+            ServiceError::NotFound { .. } => ServiceError::not_found("message"),
+            other => other,
+        })?;
     Ok(message)
 }

@@ -1,0 +1,1137 @@
+//! Benchmark of the chat hot path: the time the platform adds in front of the provider on
+//! `sendMessage`, and the time from the provider sending the first token to a WebSocket
+//! subscriber receiving it, with the steps in between measured one by one.
+//!
+//! Run with `RUST_LOG=off cargo bench -p tests --bench chat_path`. It needs PostgreSQL and
+//! Redis as the integration tests do, and creates and drops its own databases and Redis keys.
+//! `CHAT_BENCH_ROUNDS`, `CHAT_BENCH_ITERATIONS` and `CHAT_BENCH_WARMUP` set the sample size.
+//! Without the `--bench` argument that `cargo bench` passes (as under `cargo test
+//! --all-targets`), it runs one short round as a smoke test.
+//! The report is a Markdown table on stdout; docs/benchmarks.md explains the method.
+//!
+//! Three Tokio runtimes stand in for three processes on one machine: the server runtime
+//! (multi-threaded, one worker per CPU, as in the api binary) runs the api and the worker;
+//! the provider runtime (one thread) runs the mock providers and a relay; the client runtime
+//! (the main thread) sends the requests and takes the times.
+
+// Test helpers from the `tests` crate fail on unexpected results with expect.
+#![allow(clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use redis::AsyncCommands;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+use serde_json::{Value, json};
+use service::Platform;
+use tests::{MockConfig, MockProvider, TestApp, TestOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+use uuid::Uuid;
+
+/// Delay of the mock behind the relay before its first token. It leaves the subscriber time
+/// to subscribe, so that the first token finds the subscription waiting on Redis.
+const DELAYED_FIRST_TOKEN: Duration = Duration::from_millis(25);
+/// The model that agents and baseline requests name; the mock accepts any.
+const MODEL: &str = "gpt-4o-mini";
+const USER_MESSAGE: &str = "Hello there";
+/// Longest wait for any single response, subscription event or idle platform.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SEND_MESSAGE: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+    userMessage { id } assistantMessage { id status } } }";
+const MESSAGE_STREAM: &str =
+    "subscription($id: ID!) { messageStream(messageId: $id) { cursor kind delta } }";
+
+fn main() -> anyhow::Result<()> {
+    let settings = SampleSize::from_env()?;
+    let mut provider = ProviderSide::start()?;
+    let server = Builder::new_multi_thread().enable_all().build()?;
+
+    let result = run_all(&server, &mut provider, settings);
+    provider.stop();
+    let report = result?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Starts the two apps, measures, and shuts the apps down also when measuring failed.
+fn run_all(
+    server: &Runtime,
+    provider: &mut ProviderSide,
+    settings: SampleSize,
+) -> anyhow::Result<String> {
+    let direct_app = server.block_on(TestApp::spawn_with(app_options(&provider.direct_url)))?;
+    let relayed_app = match server.block_on(TestApp::spawn_with(app_options(&provider.relay_url))) {
+        Ok(app) => app,
+        Err(error) => {
+            server.block_on(direct_app.shutdown());
+            return Err(error);
+        }
+    };
+
+    let client = Builder::new_current_thread().enable_all().build()?;
+    let result = client.block_on(async {
+        let mut bench = Bench::prepare(
+            settings,
+            server.handle().clone(),
+            &direct_app,
+            &relayed_app,
+            provider,
+        )
+        .await?;
+        bench.run().await
+    });
+    drop(client);
+
+    server.block_on(direct_app.shutdown());
+    server.block_on(relayed_app.shutdown());
+    result
+}
+
+/// Options of an app whose OpenAI adapter calls `provider_url`. The worker runs as it does
+/// next to the api in a one-machine deployment, and tokens outlive the whole run.
+fn app_options(provider_url: &str) -> TestOptions {
+    TestOptions {
+        env: vec![
+            ("OPENAI_BASE_URL".into(), provider_url.into()),
+            ("ACCESS_TOKEN_TTL_SECONDS".into(), "86400".into()),
+        ],
+        ..TestOptions::default()
+    }
+}
+
+/// Rounds, and iterations per round, of every measurement.
+#[derive(Debug, Clone, Copy)]
+struct SampleSize {
+    rounds: usize,
+    warmup: usize,
+    iterations: usize,
+}
+
+impl SampleSize {
+    /// Reads the environment, with defaults for a full run or, without `--bench`, a smoke test.
+    fn from_env() -> anyhow::Result<Self> {
+        let full = std::env::args().any(|argument| argument == "--bench");
+        let (rounds, warmup, iterations) = if full { (3, 200, 2000) } else { (1, 0, 3) };
+        Ok(Self {
+            rounds: env_count("CHAT_BENCH_ROUNDS", rounds)?,
+            warmup: env_count("CHAT_BENCH_WARMUP", warmup)?,
+            iterations: env_count("CHAT_BENCH_ITERATIONS", iterations)?,
+        })
+    }
+
+    fn total(&self) -> usize {
+        self.warmup + self.iterations
+    }
+
+    /// Drops the warm-up samples from the front.
+    fn measured(&self, mut samples: Vec<Duration>) -> Vec<Duration> {
+        samples.drain(..self.warmup.min(samples.len()));
+        samples
+    }
+}
+
+fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(value) => {
+            let count: usize = value
+                .parse()
+                .with_context(|| format!("{name}={value} is not a whole number"))?;
+            if count == 0 && name != "CHAT_BENCH_WARMUP" {
+                bail!("{name} must be greater than 0");
+            }
+            Ok(count)
+        }
+        Err(_) => Ok(default),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics and the report
+// ---------------------------------------------------------------------------------------
+
+/// Latency percentiles of one round, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Percentiles {
+    /// Computes nearest-rank percentiles: the smallest sample that at least p % of the
+    /// samples do not exceed.
+    fn of(mut samples: Vec<Duration>) -> anyhow::Result<Self> {
+        if samples.is_empty() {
+            bail!("no samples to summarise");
+        }
+        samples.sort_unstable();
+        let at = |percent: f64| {
+            let rank = (percent / 100.0 * samples.len() as f64).ceil() as usize;
+            samples[rank.clamp(1, samples.len()) - 1].as_secs_f64() * 1000.0
+        };
+        Ok(Self {
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
+            max: at(100.0),
+        })
+    }
+
+    fn values(&self) -> [f64; 4] {
+        [self.p50, self.p90, self.p99, self.max]
+    }
+
+    /// Subtracts `other` percentile by percentile. A difference of percentiles is not the
+    /// percentile of the differences, so this is an estimate of the added time.
+    fn minus(&self, other: &Percentiles) -> Percentiles {
+        Percentiles {
+            p50: self.p50 - other.p50,
+            p90: self.p90 - other.p90,
+            p99: self.p99 - other.p99,
+            max: self.max - other.max,
+        }
+    }
+}
+
+/// The rows of the summary table: each measurement's percentiles, one entry per round.
+struct Report {
+    size: SampleSize,
+    rows: Vec<(&'static str, Vec<Percentiles>)>,
+    /// Shortest time between sending a subscription and the relay forwarding the first token.
+    min_subscription_lead: Option<Duration>,
+}
+
+impl Report {
+    fn record(&mut self, name: &'static str, round: Percentiles) {
+        match self.rows.iter_mut().find(|(row, _)| *row == name) {
+            Some((_, rounds)) => rounds.push(round),
+            None => self.rows.push((name, vec![round])),
+        }
+    }
+
+    fn rounds_of(&self, name: &str) -> Option<&[Percentiles]> {
+        self.rows
+            .iter()
+            .find(|(row, _)| *row == name)
+            .map(|(_, rounds)| rounds.as_slice())
+    }
+
+    /// Adds a row that subtracts `base` from `total` round by round.
+    fn record_difference(&mut self, name: &'static str, total: &str, base: &str) {
+        let (Some(totals), Some(bases)) = (self.rounds_of(total), self.rounds_of(base)) else {
+            return;
+        };
+        let differences: Vec<Percentiles> = totals
+            .iter()
+            .zip(bases)
+            .map(|(total, base)| total.minus(base))
+            .collect();
+        self.rows.push((name, differences));
+    }
+
+    fn render(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "\n## chat_path: {} rounds of {} iterations after {} warm-up\n",
+            self.size.rounds, self.size.iterations, self.size.warmup
+        );
+        let _ = writeln!(text, "Machine: {}\n", machine_description());
+        let _ = writeln!(
+            text,
+            "Milliseconds: median of the rounds, then [lowest, highest round].\n"
+        );
+        let _ = writeln!(text, "| measurement | p50 | p90 | p99 | max |");
+        let _ = writeln!(text, "|---|---|---|---|---|");
+        for (name, rounds) in &self.rows {
+            let cells: Vec<String> = (0..4)
+                .map(|column| {
+                    let mut values: Vec<f64> =
+                        rounds.iter().map(|round| round.values()[column]).collect();
+                    values.sort_by(f64::total_cmp);
+                    format!(
+                        "{:.3} [{:.3}, {:.3}]",
+                        values[values.len() / 2],
+                        values[0],
+                        values[values.len() - 1]
+                    )
+                })
+                .collect();
+            let _ = writeln!(text, "| {name} | {} |", cells.join(" | "));
+        }
+
+        let _ = writeln!(text, "\nPer round:\n");
+        let _ = writeln!(text, "| measurement | round | p50 | p90 | p99 | max |");
+        let _ = writeln!(text, "|---|---|---|---|---|---|");
+        for (name, rounds) in &self.rows {
+            for (index, round) in rounds.iter().enumerate() {
+                let [p50, p90, p99, max] = round.values();
+                let _ = writeln!(
+                    text,
+                    "| {name} | {} | {p50:.3} | {p90:.3} | {p99:.3} | {max:.3} |",
+                    index + 1
+                );
+            }
+        }
+        if let Some(lead) = self.min_subscription_lead {
+            let _ = writeln!(
+                text,
+                "\napi.first_token: the subscription was sent at least {:.1} ms before the \
+                 relay forwarded the first token.",
+                lead.as_secs_f64() * 1000.0
+            );
+        }
+        text
+    }
+}
+
+/// CPU count and model, from the standard library and /proc/cpuinfo.
+fn machine_description() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} CPUs, {model}")
+}
+
+// ---------------------------------------------------------------------------------------
+// The provider side: mock providers and a relay that timestamps the first token
+// ---------------------------------------------------------------------------------------
+
+/// Mock providers and the relay, running on their own thread and runtime.
+struct ProviderSide {
+    /// Base URL of a mock that answers at once with one token.
+    direct_url: String,
+    /// Base URL of the relay in front of a mock that waits [`DELAYED_FIRST_TOKEN`].
+    relay_url: String,
+    /// When the relay forwarded each reply's first token, in order.
+    first_tokens: mpsc::UnboundedReceiver<Instant>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProviderSide {
+    fn start() -> anyhow::Result<Self> {
+        let (ready_sender, ready) = std::sync::mpsc::channel::<anyhow::Result<(String, String)>>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (first_token_sender, first_tokens) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("provider".into())
+            .spawn(move || {
+                let runtime = match Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready_sender.send(Err(error.into()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match start_providers(first_token_sender).await {
+                        Ok((direct, delayed, relay)) => {
+                            let urls = (direct.base_url(), format!("http://{relay}/v1"));
+                            let _ = ready_sender.send(Ok(urls));
+                            let _ = stopped.await;
+                            drop((direct, delayed));
+                        }
+                        Err(error) => {
+                            let _ = ready_sender.send(Err(error));
+                        }
+                    }
+                });
+            })?;
+        let (direct_url, relay_url) = ready
+            .recv()
+            .context("the provider thread stopped before starting")??;
+        Ok(Self {
+            direct_url,
+            relay_url,
+            first_tokens,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn start_providers(
+    first_tokens: mpsc::UnboundedSender<Instant>,
+) -> anyhow::Result<(MockProvider, MockProvider, SocketAddr)> {
+    let one_token = MockConfig {
+        time_to_first_token: Duration::ZERO,
+        tokens: 1,
+        gap: Duration::ZERO,
+    };
+    let direct = MockProvider::start(one_token).await?;
+    let delayed = MockProvider::start(MockConfig {
+        time_to_first_token: DELAYED_FIRST_TOKEN,
+        ..one_token
+    })
+    .await?;
+    let relay = start_relay(delayed.addr(), first_tokens).await?;
+    Ok((direct, delayed, relay))
+}
+
+/// The bytes of the first content chunk of every mock reply, as compact JSON.
+fn first_token_pattern() -> Vec<u8> {
+    let first = mock_provider::reply_tokens(1).concat();
+    format!("\"content\":\"{first}\"").into_bytes()
+}
+
+/// Finds a byte pattern in a stream read in pieces, also where the pattern spans two pieces.
+struct PatternScanner {
+    pattern: Vec<u8>,
+    /// The last `pattern.len() - 1` bytes seen, which may start a match.
+    tail: Vec<u8>,
+}
+
+impl PatternScanner {
+    fn new(pattern: Vec<u8>) -> Self {
+        Self {
+            pattern,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Returns how many matches end inside `piece`.
+    fn count(&mut self, piece: &[u8]) -> usize {
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(piece);
+        let found = window
+            .windows(self.pattern.len())
+            .filter(|candidate| *candidate == self.pattern.as_slice())
+            .count();
+        let keep = (self.pattern.len() - 1).min(window.len());
+        self.tail = window[window.len() - keep..].to_vec();
+        found
+    }
+}
+
+/// Starts a TCP relay to `upstream` on a free port of 127.0.0.1 and returns its address.
+/// It sends the instant just before it forwards each first token on `first_tokens`.
+async fn start_relay(
+    upstream: SocketAddr,
+    first_tokens: mpsc::UnboundedSender<Instant>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let first_tokens = first_tokens.clone();
+            tokio::spawn(async move {
+                // A connection that fails ends on its own; the measurement then times out.
+                let _ = relay_connection(client, upstream, first_tokens).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn relay_connection(
+    client: TcpStream,
+    upstream: SocketAddr,
+    first_tokens: mpsc::UnboundedSender<Instant>,
+) -> std::io::Result<()> {
+    let upstream = TcpStream::connect(upstream).await?;
+    // Small writes go out at once, so the relay delays no chunk.
+    client.set_nodelay(true)?;
+    upstream.set_nodelay(true)?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+
+    let requests = async {
+        tokio::io::copy(&mut client_read, &mut upstream_write).await?;
+        upstream_write.shutdown().await
+    };
+    let responses = async {
+        let mut scanner = PatternScanner::new(first_token_pattern());
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = upstream_read.read(&mut buffer).await?;
+            if read == 0 {
+                return client_write.shutdown().await;
+            }
+            let piece = &buffer[..read];
+            let forwarded = Instant::now();
+            client_write.write_all(piece).await?;
+            for _ in 0..scanner.count(piece) {
+                let _ = first_tokens.send(forwarded);
+            }
+        }
+    };
+    tokio::try_join!(requests, responses).map(|_| ())
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients: GraphQL over HTTP and a graphql-transport-ws subscriber
+// ---------------------------------------------------------------------------------------
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One WebSocket connection that runs one subscription at a time.
+struct Subscriber {
+    socket: Socket,
+    next_operation: u64,
+}
+
+impl Subscriber {
+    /// Connects and authenticates in `connection_init`.
+    async fn connect(url: &str, token: &str) -> anyhow::Result<Self> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (socket, _) = connect_async_with_config(request, None, true)
+            .await
+            .context("connecting the WebSocket failed")?;
+        let mut subscriber = Self {
+            socket,
+            next_operation: 0,
+        };
+        let init = json!({ "type": "connection_init",
+                           "payload": { "Authorization": format!("Bearer {token}") } });
+        subscriber.send(&init).await?;
+        loop {
+            let (message, _) = subscriber.receive().await?;
+            if message["type"] == "connection_ack" {
+                return Ok(subscriber);
+            }
+        }
+    }
+
+    /// Subscribes to the reply stream of `message_id` and returns the operation id.
+    async fn subscribe(&mut self, message_id: &str) -> anyhow::Result<String> {
+        self.next_operation += 1;
+        let operation = self.next_operation.to_string();
+        let subscribe = json!({ "id": operation, "type": "subscribe",
+                                "payload": { "query": MESSAGE_STREAM,
+                                             "variables": { "id": message_id } } });
+        self.send(&subscribe).await?;
+        Ok(operation)
+    }
+
+    /// Reads until the first DELTA of `operation` and returns when its frame arrived.
+    async fn first_delta(&mut self, operation: &str) -> anyhow::Result<Instant> {
+        loop {
+            let (message, arrived) = self.receive().await?;
+            if message["id"] != operation {
+                continue;
+            }
+            match message["type"].as_str() {
+                Some("next") if message["payload"]["data"]["messageStream"]["kind"] == "DELTA" => {
+                    return Ok(arrived);
+                }
+                Some("complete") => bail!("reply stream ended without a DELTA"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until the server completes `operation`.
+    async fn until_complete(&mut self, operation: &str) -> anyhow::Result<()> {
+        loop {
+            let (message, _) = self.receive().await?;
+            if message["id"] == operation && message["type"] == "complete" {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Returns the next protocol message and the instant its frame arrived. Answers pings,
+    /// and fails on `error` messages and on a closed connection.
+    async fn receive(&mut self) -> anyhow::Result<(Value, Instant)> {
+        loop {
+            let frame = tokio::time::timeout(STEP_TIMEOUT, self.socket.next())
+                .await
+                .context("no WebSocket message within the step timeout")?
+                .context("the server closed the WebSocket")??;
+            let arrived = Instant::now();
+            let Message::Text(text) = frame else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(text.as_str())?;
+            match message["type"].as_str() {
+                Some("ping") => self.send(&json!({ "type": "pong" })).await?,
+                Some("error") => bail!("subscription error: {}", message["payload"]),
+                _ => return Ok((message, arrived)),
+            }
+        }
+    }
+
+    async fn send(&mut self, message: &Value) -> anyhow::Result<()> {
+        self.socket.send(Message::text(message.to_string())).await?;
+        Ok(())
+    }
+}
+
+/// Posts `body` and returns the time until the whole response body arrived, with the body.
+/// The request is built before the clock starts.
+async fn timed_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> anyhow::Result<(Duration, Vec<u8>)> {
+    let mut request = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_vec())
+        .timeout(STEP_TIMEOUT);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let started = Instant::now();
+    let response = request.send().await?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    let elapsed = started.elapsed();
+    if !status.is_success() {
+        bail!(
+            "POST {url} returned {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Ok((elapsed, bytes.to_vec()))
+}
+
+/// Returns `data` of a GraphQL response body, or an error naming the GraphQL errors.
+fn graphql_data(body: &[u8]) -> anyhow::Result<Value> {
+    let body: Value = serde_json::from_slice(body)?;
+    if let Some(errors) = body.get("errors") {
+        bail!("GraphQL errors: {errors}");
+    }
+    Ok(body["data"].clone())
+}
+
+fn graphql_body(query: &str, variables: Value) -> Vec<u8> {
+    json!({ "query": query, "variables": variables })
+        .to_string()
+        .into_bytes()
+}
+
+/// Waits until no generation runs in the app, so that the next message may be sent.
+async fn wait_until_idle(platform: &Platform) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !platform.generations.is_empty() {
+        if Instant::now() >= deadline {
+            bail!("a generation still runs after {STEP_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurements
+// ---------------------------------------------------------------------------------------
+
+/// Everything measured, in report order.
+#[derive(Debug, Clone, Copy)]
+enum Measurement {
+    /// Non-streamed completion straight from the mock: the baseline of `sendMessage`.
+    ProviderCompletion,
+    /// Streamed request straight to the mock until its first content chunk arrives.
+    ProviderFirstChunk,
+    /// `{ __typename }` without credentials: HTTP, middleware and GraphQL execution.
+    TypenameAnonymous,
+    /// `{ __typename }` with a bearer token: adds token verification and the revocation check.
+    TypenameBearer,
+    /// `{ me { role } }`: adds reads of the user and the tenant.
+    Me,
+    /// `sendMessage` over HTTP with a bearer token, until the whole response arrived.
+    SendMessage,
+    /// `sendMessage` sent until the first DELTA reaches a subscriber that subscribes after
+    /// the response, with no provider delay: what a client sees.
+    SendToFirstDelta,
+    /// From the relay forwarding the first token to the waiting subscriber receiving it.
+    FirstToken,
+    /// `authenticate` called inside the api process: token verification and Redis check.
+    ServiceAuthenticate,
+    /// `authenticate` and `chat::send_message` called inside the api process.
+    ServiceSendMessage,
+    /// `SELECT 1` on the api's pool.
+    PostgresSelect,
+    /// A transaction with two inserts, committed: the durable-write floor of `sendMessage`.
+    PostgresInsertCommit,
+    /// `XADD` on the shared connection until a waiting `XREAD BLOCK` on another returns.
+    RedisStreamHop,
+}
+
+impl Measurement {
+    const ALL: [Measurement; 13] = [
+        Measurement::ProviderCompletion,
+        Measurement::ProviderFirstChunk,
+        Measurement::TypenameAnonymous,
+        Measurement::TypenameBearer,
+        Measurement::Me,
+        Measurement::SendMessage,
+        Measurement::SendToFirstDelta,
+        Measurement::FirstToken,
+        Measurement::ServiceAuthenticate,
+        Measurement::ServiceSendMessage,
+        Measurement::PostgresSelect,
+        Measurement::PostgresInsertCommit,
+        Measurement::RedisStreamHop,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Measurement::ProviderCompletion => "provider.completion",
+            Measurement::ProviderFirstChunk => "provider.first_chunk",
+            Measurement::TypenameAnonymous => "api.typename_anonymous",
+            Measurement::TypenameBearer => "api.typename_bearer",
+            Measurement::Me => "api.me",
+            Measurement::SendMessage => "api.send_message",
+            Measurement::SendToFirstDelta => "api.send_to_first_delta",
+            Measurement::FirstToken => "api.first_token",
+            Measurement::ServiceAuthenticate => "service.authenticate",
+            Measurement::ServiceSendMessage => "service.send_message",
+            Measurement::PostgresSelect => "postgres.select_1",
+            Measurement::PostgresInsertCommit => "postgres.insert_commit",
+            Measurement::RedisStreamHop => "redis.stream_hop",
+        }
+    }
+}
+
+/// A signed-in tenant owner with a conversation on one app.
+struct Chat {
+    graphql_url: String,
+    ws_url: String,
+    platform: Platform,
+    token: String,
+    conversation_id: Uuid,
+}
+
+impl Chat {
+    async fn prepare(app: &TestApp, email: &str) -> anyhow::Result<Self> {
+        let owner = app.register(email, "Benchmark Tenant").await;
+        let agent_id = app
+            .create_agent(&owner.access_token, "You are terse.")
+            .await;
+        let conversation_id = app
+            .create_conversation(&owner.access_token, &agent_id)
+            .await;
+        Ok(Self {
+            graphql_url: format!("{}/graphql", app.base_url),
+            ws_url: app.ws_url(),
+            platform: app.platform.clone(),
+            token: owner.access_token,
+            conversation_id: conversation_id.parse()?,
+        })
+    }
+
+    fn send_message_body(&self) -> Vec<u8> {
+        graphql_body(
+            SEND_MESSAGE,
+            json!({ "input": { "conversationId": self.conversation_id,
+                               "content": USER_MESSAGE } }),
+        )
+    }
+}
+
+/// The prepared state of a benchmark run.
+struct Bench<'provider> {
+    size: SampleSize,
+    server: Handle,
+    http: reqwest::Client,
+    /// The app whose provider answers at once.
+    direct: Chat,
+    /// The app whose provider is behind the relay and waits before the first token.
+    relayed: Chat,
+    direct_subscriber: Subscriber,
+    relayed_subscriber: Subscriber,
+    provider_url: String,
+    first_tokens: &'provider mut mpsc::UnboundedReceiver<Instant>,
+    min_subscription_lead: Option<Duration>,
+}
+
+impl<'provider> Bench<'provider> {
+    async fn prepare(
+        size: SampleSize,
+        server: Handle,
+        direct_app: &TestApp,
+        relayed_app: &TestApp,
+        provider: &'provider mut ProviderSide,
+    ) -> anyhow::Result<Self> {
+        let direct = Chat::prepare(direct_app, "direct@example.com").await?;
+        let relayed = Chat::prepare(relayed_app, "relayed@example.com").await?;
+        let direct_subscriber = Subscriber::connect(&direct.ws_url, &direct.token).await?;
+        let relayed_subscriber = Subscriber::connect(&relayed.ws_url, &relayed.token).await?;
+        direct
+            .platform
+            .db
+            .execute_unprepared(
+                "CREATE TABLE bench_commit (id uuid PRIMARY KEY, content text NOT NULL,
+                     created_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await?;
+        Ok(Self {
+            size,
+            server,
+            http: reqwest::Client::new(),
+            direct,
+            relayed,
+            direct_subscriber,
+            relayed_subscriber,
+            provider_url: format!("{}/chat/completions", provider.direct_url),
+            first_tokens: &mut provider.first_tokens,
+            min_subscription_lead: None,
+        })
+    }
+
+    /// Runs every measurement once per round, round after round, and renders the report.
+    async fn run(&mut self) -> anyhow::Result<String> {
+        let mut report = Report {
+            size: self.size,
+            rows: Vec::new(),
+            min_subscription_lead: None,
+        };
+        for round in 1..=self.size.rounds {
+            for measurement in Measurement::ALL {
+                let samples = self
+                    .measure(measurement)
+                    .await
+                    .with_context(|| format!("measuring {} failed", measurement.name()))?;
+                let percentiles = Percentiles::of(self.size.measured(samples))?;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "round {round}: {} p50 {:.3} ms, p99 {:.3} ms",
+                    measurement.name(),
+                    percentiles.p50,
+                    percentiles.p99
+                );
+                report.record(measurement.name(), percentiles);
+            }
+        }
+        report.record_difference(
+            "overhead.send_message (api.send_message - provider.completion)",
+            "api.send_message",
+            "provider.completion",
+        );
+        report.record_difference(
+            "overhead.first_token_by_subtraction (api.send_to_first_delta - provider.first_chunk)",
+            "api.send_to_first_delta",
+            "provider.first_chunk",
+        );
+        report.min_subscription_lead = self.min_subscription_lead;
+        Ok(report.render())
+    }
+
+    async fn measure(&mut self, measurement: Measurement) -> anyhow::Result<Vec<Duration>> {
+        let total = self.size.total();
+        let samples = match measurement {
+            Measurement::ProviderCompletion => self.provider_completion().await?,
+            Measurement::ProviderFirstChunk => self.provider_first_chunk().await?,
+            Measurement::TypenameAnonymous => self.repeat_query("{ __typename }", false).await?,
+            Measurement::TypenameBearer => self.repeat_query("{ __typename }", true).await?,
+            Measurement::Me => self.repeat_query("{ me { role } }", true).await?,
+            Measurement::SendMessage => self.send_message().await?,
+            Measurement::SendToFirstDelta => self.send_to_first_delta().await?,
+            Measurement::FirstToken => self.first_token().await?,
+            Measurement::ServiceAuthenticate => {
+                let platform = self.direct.platform.clone();
+                let token = self.direct.token.clone();
+                self.server
+                    .spawn(service_authenticate(platform, token, total))
+                    .await??
+            }
+            Measurement::ServiceSendMessage => {
+                let platform = self.direct.platform.clone();
+                let token = self.direct.token.clone();
+                let conversation_id = self.direct.conversation_id;
+                self.server
+                    .spawn(service_send_message(
+                        platform,
+                        token,
+                        conversation_id,
+                        total,
+                    ))
+                    .await??
+            }
+            Measurement::PostgresSelect => {
+                let platform = self.direct.platform.clone();
+                self.server
+                    .spawn(postgres_select(platform, total))
+                    .await??
+            }
+            Measurement::PostgresInsertCommit => {
+                let platform = self.direct.platform.clone();
+                self.server
+                    .spawn(postgres_insert_commit(platform, total))
+                    .await??
+            }
+            Measurement::RedisStreamHop => {
+                let platform = self.direct.platform.clone();
+                self.server
+                    .spawn(redis_stream_hop(platform, total))
+                    .await??
+            }
+        };
+        Ok(samples)
+    }
+
+    async fn provider_completion(&self) -> anyhow::Result<Vec<Duration>> {
+        let body = json!({ "model": MODEL,
+                           "messages": [{ "role": "user", "content": USER_MESSAGE }] })
+        .to_string()
+        .into_bytes();
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            let (elapsed, _) =
+                timed_post(&self.http, &self.provider_url, Some("sk-test"), &body).await?;
+            samples.push(elapsed);
+        }
+        Ok(samples)
+    }
+
+    async fn provider_first_chunk(&self) -> anyhow::Result<Vec<Duration>> {
+        let body = json!({ "model": MODEL, "stream": true,
+                           "messages": [{ "role": "user", "content": USER_MESSAGE }] })
+        .to_string();
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            let request = self
+                .http
+                .post(&self.provider_url)
+                .bearer_auth("sk-test")
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .timeout(STEP_TIMEOUT);
+            let mut scanner = PatternScanner::new(first_token_pattern());
+            let started = Instant::now();
+            let mut response = request.send().await?.error_for_status()?;
+            let mut first_chunk = None;
+            while let Some(piece) = response.chunk().await? {
+                if first_chunk.is_none() && scanner.count(&piece) > 0 {
+                    first_chunk = Some(started.elapsed());
+                }
+            }
+            samples.push(first_chunk.context("the mock's stream had no content chunk")?);
+        }
+        Ok(samples)
+    }
+
+    async fn repeat_query(&self, query: &str, bearer: bool) -> anyhow::Result<Vec<Duration>> {
+        let body = graphql_body(query, json!({}));
+        let token = bearer.then_some(self.direct.token.as_str());
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            let (elapsed, response) =
+                timed_post(&self.http, &self.direct.graphql_url, token, &body).await?;
+            graphql_data(&response)?;
+            samples.push(elapsed);
+        }
+        Ok(samples)
+    }
+
+    async fn send_message(&self) -> anyhow::Result<Vec<Duration>> {
+        let body = self.direct.send_message_body();
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            let (elapsed, response) = timed_post(
+                &self.http,
+                &self.direct.graphql_url,
+                Some(&self.direct.token),
+                &body,
+            )
+            .await?;
+            assistant_message_id(&response)?;
+            samples.push(elapsed);
+            wait_until_idle(&self.direct.platform).await?;
+        }
+        Ok(samples)
+    }
+
+    async fn send_to_first_delta(&mut self) -> anyhow::Result<Vec<Duration>> {
+        let body = self.direct.send_message_body();
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            let started = Instant::now();
+            let (_, response) = timed_post(
+                &self.http,
+                &self.direct.graphql_url,
+                Some(&self.direct.token),
+                &body,
+            )
+            .await?;
+            let message_id = assistant_message_id(&response)?;
+            let operation = self.direct_subscriber.subscribe(&message_id).await?;
+            let received = self.direct_subscriber.first_delta(&operation).await?;
+            samples.push(received.duration_since(started));
+            self.direct_subscriber.until_complete(&operation).await?;
+            wait_until_idle(&self.direct.platform).await?;
+        }
+        Ok(samples)
+    }
+
+    async fn first_token(&mut self) -> anyhow::Result<Vec<Duration>> {
+        let body = self.relayed.send_message_body();
+        let mut samples = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
+            while self.first_tokens.try_recv().is_ok() {}
+            let (_, response) = timed_post(
+                &self.http,
+                &self.relayed.graphql_url,
+                Some(&self.relayed.token),
+                &body,
+            )
+            .await?;
+            let message_id = assistant_message_id(&response)?;
+            let subscribed = Instant::now();
+            let operation = self.relayed_subscriber.subscribe(&message_id).await?;
+            let received = self.relayed_subscriber.first_delta(&operation).await?;
+            let forwarded = tokio::time::timeout(STEP_TIMEOUT, self.first_tokens.recv())
+                .await
+                .context("the relay reported no first token")?
+                .context("the relay stopped")?;
+            if received < forwarded {
+                bail!("the subscriber received a DELTA before the relay forwarded a token");
+            }
+            let lead = forwarded.saturating_duration_since(subscribed);
+            self.min_subscription_lead = Some(match self.min_subscription_lead {
+                Some(shortest) => shortest.min(lead),
+                None => lead,
+            });
+            samples.push(received.duration_since(forwarded));
+            self.relayed_subscriber.until_complete(&operation).await?;
+            wait_until_idle(&self.relayed.platform).await?;
+        }
+        Ok(samples)
+    }
+}
+
+fn assistant_message_id(response: &[u8]) -> anyhow::Result<String> {
+    let data = graphql_data(response)?;
+    data["sendMessage"]["assistantMessage"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("sendMessage returned no assistant message id")
+}
+
+// The measurements below run on the server runtime, inside the api process.
+
+async fn service_authenticate(
+    platform: Platform,
+    token: String,
+    total: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        service::auth::authenticate(&platform, &token, String::new()).await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn service_send_message(
+    platform: Platform,
+    token: String,
+    conversation_id: Uuid,
+    total: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        let ctx = service::auth::authenticate(&platform, &token, String::new()).await?;
+        service::chat::send_message(&platform, &ctx, conversation_id, USER_MESSAGE).await?;
+        samples.push(started.elapsed());
+        wait_until_idle(&platform).await?;
+    }
+    Ok(samples)
+}
+
+async fn postgres_select(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        platform.db.execute_unprepared("SELECT 1").await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn postgres_insert_commit(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let insert = "INSERT INTO bench_commit (id, content) VALUES ($1, $2)";
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        let txn = platform.db.begin().await?;
+        for _ in 0..2 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                insert,
+                [Uuid::now_v7().into(), USER_MESSAGE.into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        samples.push(started.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn redis_stream_hop(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let key = platform.redis.key(&["bench", "stream-hop"]);
+    let mut writer = platform.redis.shared().await?;
+    let reader = platform.redis.blocking_connection().await?;
+    let mut last_id = "0-0".to_owned();
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let read = tokio::spawn({
+            let key = key.clone();
+            let last_id = last_id.clone();
+            let mut reader = reader.clone();
+            async move {
+                let options = StreamReadOptions::default().block(1000).count(1);
+                let reply: Option<StreamReadReply> = reader
+                    .xread_options(&[key.as_str()], &[last_id.as_str()], &options)
+                    .await?;
+                anyhow::Ok((Instant::now(), reply.is_some()))
+            }
+        });
+        // Gives the read time to reach Redis and block before the entry is added.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let sent = Instant::now();
+        let id: String = writer
+            .xadd(&key, "*", &[("kind", "delta"), ("text", USER_MESSAGE)])
+            .await?;
+        let (received, got_entry) = read.await??;
+        if !got_entry {
+            bail!("the blocked read returned no entry");
+        }
+        samples.push(received.saturating_duration_since(sent));
+        last_id = id;
+    }
+    let () = writer.del(&key).await?;
+    Ok(samples)
+}
