@@ -33,7 +33,7 @@ use crate::{
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The WebSocket subprotocol of the `graphql-ws` client library.
 const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
-/// How long each dependency may take to answer the health check.
+/// How long each dependency may take to respond to the health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
@@ -207,7 +207,7 @@ fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
     None
 }
 
-/// Answers 200 when PostgreSQL and Redis respond, 503 naming the failing ones otherwise.
+/// Returns 200 when PostgreSQL and Redis respond, or 503 naming the ones that do not.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let platform = &state.platform;
     let (postgres, redis) = tokio::join!(

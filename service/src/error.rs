@@ -4,7 +4,7 @@ use providers::ProviderError;
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// What went wrong in a service call. The api maps each variant to a GraphQL error code.
+/// Failure of a service call. The api maps each variant to a GraphQL error code.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]

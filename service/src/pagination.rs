@@ -19,7 +19,7 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
-/// Which end of the list comes first.
+/// Sort order of a list by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     NewestFirst,

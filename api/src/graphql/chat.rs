@@ -42,7 +42,7 @@ pub struct StopGenerationPayload {
 pub enum MessageEventKind {
     /// A piece of generated text.
     Delta,
-    /// The reply ended; `outcome` holds the full text, usage, cost and finish reason.
+    /// The reply ended; `outcome` contains the full text, usage, cost and finish reason.
     Done,
 }
 

@@ -75,7 +75,7 @@ impl Conversation {
     }
 }
 
-/// Who wrote a message.
+/// Author of a message.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MessageRole {
     System,
@@ -83,7 +83,7 @@ pub enum MessageRole {
     Assistant,
 }
 
-/// Where a message is in its life.
+/// Stage of a message's life.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MessageStatus {
     /// The reply is being generated; follow it with the `messageStream` subscription.
@@ -94,7 +94,7 @@ pub enum MessageStatus {
     Interrupted,
 }
 
-/// Why generation of a reply ended.
+/// Reason the generation of a reply ended.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FinishReason {
     Stop,

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{Platform, error::ServiceResult, jobs::CountUsage};
 
-/// What a generation needs to run without a request context.
+/// Inputs of a generation, which runs after the request that started it has ended.
 pub struct Generation {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
@@ -25,7 +25,7 @@ pub struct Generation {
     pub request: ChatRequest,
 }
 
-/// Spawns the generation on the runtime; it ends on its own, also when nobody listens.
+/// Spawns the generation on the runtime. It runs to the end even when no client listens.
 pub fn start(platform: Platform, generation: Generation, provider: Box<dyn ChatProvider>) {
     let span = info_span!(
         "generation",

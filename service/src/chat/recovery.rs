@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{Platform, error::ServiceResult, jobs::CountUsage};
 
-/// Lifetime of a liveness key; the generation renews it three times as often.
+/// Lifetime of a liveness key. The generation renews it every third of that.
 const ALIVE_TTL: Duration = Duration::from_secs(30);
 const ALIVE_RENEWAL: Duration = Duration::from_secs(10);
 /// Replies examined per sweep.
