@@ -256,6 +256,21 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Registers a tenant, creates an agent with `instructions` and a conversation with it.
+    pub async fn start_chat(&self, email: &str, instructions: &str) -> Chat {
+        let tenant = format!("{email} tenant");
+        let owner = self.register(email, &tenant).await;
+        let agent_id = self.create_agent(&owner.access_token, instructions).await;
+        let conversation_id = self
+            .create_conversation(&owner.access_token, &agent_id)
+            .await;
+        Chat {
+            owner,
+            agent_id,
+            conversation_id,
+        }
+    }
+
     /// Sends a message and returns the assistant message id.
     pub async fn send_message(&self, token: &str, conversation_id: &str, content: &str) -> String {
         let data = self
@@ -338,6 +353,13 @@ impl TestApp {
             }
         }
     }
+}
+
+/// A registered owner with an agent and a conversation, ready to send messages.
+pub struct Chat {
+    pub owner: Session,
+    pub agent_id: String,
+    pub conversation_id: String,
 }
 
 /// Tokens and ids from a register or login payload.

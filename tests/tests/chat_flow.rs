@@ -115,11 +115,11 @@ async fn chat_streams_reply_and_records_usage() {
 #[tokio::test]
 async fn late_subscriber_receives_whole_reply() {
     let app = TestApp::spawn().await.unwrap();
-    let owner = app.register("late@example.com", "Late Corp").await;
-    let agent_id = app.create_agent(&owner.access_token, "Be brief.").await;
-    let conversation_id = app
-        .create_conversation(&owner.access_token, &agent_id)
-        .await;
+    let tests::Chat {
+        owner,
+        conversation_id,
+        ..
+    } = app.start_chat("late@example.com", "Be brief.").await;
     let message_id = app
         .send_message(&owner.access_token, &conversation_id, "Hi")
         .await;
@@ -205,11 +205,11 @@ async fn provider_receives_instructions_and_newest_twenty() {
 #[tokio::test]
 async fn expired_stream_served_from_database() {
     let app = TestApp::spawn().await.unwrap();
-    let owner = app.register("expired@example.com", "Expired Co").await;
-    let agent_id = app.create_agent(&owner.access_token, "Be brief.").await;
-    let conversation_id = app
-        .create_conversation(&owner.access_token, &agent_id)
-        .await;
+    let tests::Chat {
+        owner,
+        conversation_id,
+        ..
+    } = app.start_chat("expired@example.com", "Be brief.").await;
     let message_id = app
         .send_message(&owner.access_token, &conversation_id, "Hi")
         .await;

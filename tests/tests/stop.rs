@@ -21,11 +21,11 @@ fn slow_mock() -> TestOptions {
 #[tokio::test]
 async fn stop_keeps_partial_text_and_usage() {
     let app = TestApp::spawn_with(slow_mock()).await.unwrap();
-    let owner = app.register("stop@example.com", "Stop Org").await;
-    let agent_id = app.create_agent(&owner.access_token, "Talk a lot.").await;
-    let conversation_id = app
-        .create_conversation(&owner.access_token, &agent_id)
-        .await;
+    let tests::Chat {
+        owner,
+        conversation_id,
+        ..
+    } = app.start_chat("stop@example.com", "Talk a lot.").await;
     let message_id = app
         .send_message(&owner.access_token, &conversation_id, "Go on")
         .await;
@@ -76,11 +76,11 @@ async fn reply_stored_after_listener_leaves() {
     })
     .await
     .unwrap();
-    let owner = app.register("leave@example.com", "Leave Org").await;
-    let agent_id = app.create_agent(&owner.access_token, "Hi.").await;
-    let conversation_id = app
-        .create_conversation(&owner.access_token, &agent_id)
-        .await;
+    let tests::Chat {
+        owner,
+        conversation_id,
+        ..
+    } = app.start_chat("leave@example.com", "Hi.").await;
     let message_id = app
         .send_message(&owner.access_token, &conversation_id, "Hello")
         .await;

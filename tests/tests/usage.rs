@@ -31,11 +31,11 @@ async fn usage_job_twice_counts_once() {
     })
     .await
     .unwrap();
-    let owner = app.register("count@example.com", "Count Org").await;
-    let agent_id = app.create_agent(&owner.access_token, "Count.").await;
-    let conversation_id = app
-        .create_conversation(&owner.access_token, &agent_id)
-        .await;
+    let tests::Chat {
+        owner,
+        conversation_id,
+        ..
+    } = app.start_chat("count@example.com", "Count.").await;
     let message_id = app
         .send_message(&owner.access_token, &conversation_id, "Hello")
         .await;
