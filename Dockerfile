@@ -4,7 +4,7 @@
 #   api            GraphQL server (the default command), listening on 0.0.0.0:8000
 #   worker         background job consumer
 #   migrate        applies database migrations, then exits
-#   seed           creates the demo tenant, user and agent (demo only, refuses production)
+#   seed           creates the demo tenant, user and agent (demo only, fails under APP_ENV=production)
 #   mock-provider  local server speaking OpenAI's Chat Completions format, for demos
 #
 # Build: docker build -t task-assistant .

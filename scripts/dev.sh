@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts the whole platform on this machine: PostgreSQL and Redis when they are not
-# answering, a mock OpenAI provider, the demo data, then the api and the worker.
+# Starts the whole platform on this machine: PostgreSQL and Redis when they do not
+# respond, a mock OpenAI provider, the demo data, then the api and the worker.
 # Ctrl-C (or SIGTERM) stops every process the script started.
 #
 # Usage: scripts/dev.sh
@@ -17,11 +17,15 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
+# Loads .env the way the binaries do: a variable already in the environment keeps its
+# value, because the saved exports are applied again after the file.
 if [[ -f .env ]]; then
+  environment="$(export -p)"
   set -a
   # shellcheck source=/dev/null
   source .env
   set +a
+  eval "$environment"
 fi
 
 API_ADDR="${API_ADDR:-127.0.0.1:8000}"
@@ -30,8 +34,8 @@ log_dir="${DEV_LOG_DIR:-$repo_root/target/dev-logs}"
 export API_ADDR
 # PostgreSQL reports every run's "relation already exists, skipping" notice at info level.
 export RUST_LOG="${RUST_LOG:-info,sqlx::postgres::notice=warn}"
-# The processes write to pipes, so tracing cannot tell whether colours would reach a
-# terminal. Colours stay on only when this script's output is one.
+# The processes write to pipes, so tracing cannot tell whether ANSI colors would reach a
+# terminal. Colors stay on only when this script's output is a terminal.
 if [[ ! -t 1 ]]; then
   export NO_COLOR=1
 fi
@@ -48,7 +52,7 @@ start_postgres() {
   if pg_isready -q -h 127.0.0.1; then
     return
   fi
-  log "PostgreSQL is not answering on 127.0.0.1, starting it"
+  log "PostgreSQL does not respond on 127.0.0.1, starting it"
   local version
   version="$(ls /etc/postgresql)"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
@@ -58,7 +62,7 @@ start_redis() {
   if redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     return
   fi
-  log "Redis is not answering on 127.0.0.1, starting it"
+  log "Redis does not respond on 127.0.0.1, starting it"
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
     --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 }
@@ -94,7 +98,7 @@ wait_for_url() {
     fi
     sleep 0.2
   done
-  log "$name did not answer at $url within $seconds s"
+  log "$name did not respond at $url within $seconds s, see $log_dir/$name.log"
   return 1
 }
 

@@ -1,10 +1,11 @@
-//! Benchmark of the chat hot path: the time the platform adds in front of the provider on
-//! `sendMessage`, and the time from the provider sending the first token to a WebSocket
-//! subscriber receiving it, with the steps in between measured one by one.
+//! Benchmark of the chat hot path. It measures the time the platform adds in front of the
+//! provider on `sendMessage`, and the time from the provider sending the first token to a
+//! WebSocket subscriber receiving it. The steps in between are measured one by one.
 //!
 //! Run with `RUST_LOG=off cargo bench -p tests --bench chat_path`. It needs PostgreSQL and
 //! Redis as the integration tests do, and creates and drops its own databases and Redis keys.
-//! `CHAT_BENCH_ROUNDS`, `CHAT_BENCH_ITERATIONS` and `CHAT_BENCH_WARMUP` set the sample size.
+//! `CHAT_BENCH_ROUNDS`, `CHAT_BENCH_ITERATIONS` and `CHAT_BENCH_WARMUP` set the sample size,
+//! and `CHAT_BENCH_ONLY` (comma-separated measurement names) limits what runs.
 //! Without the `--bench` argument that `cargo bench` passes (as under `cargo test
 //! --all-targets`), it runs one short round as a smoke test.
 //! The report is a Markdown table on stdout; docs/benchmarks.md explains the method.
@@ -20,6 +21,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -33,19 +35,19 @@ use tests::{MockConfig, MockProvider, TestApp, TestOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 use uuid::Uuid;
 
-/// Delay of the mock behind the relay before its first token. It leaves the subscriber time
-/// to subscribe, so that the first token finds the subscription waiting on Redis.
-const DELAYED_FIRST_TOKEN: Duration = Duration::from_millis(25);
-/// The model that agents and baseline requests name; the mock accepts any.
+/// How long the relay holds a first token after the subscription was sent. The time lets
+/// the subscription reach its blocking Redis read, so that the token finds it waiting.
+const FIRST_TOKEN_HOLD: Duration = Duration::from_millis(10);
+/// The model that agents and baseline requests name. The mock accepts any model name.
 const MODEL: &str = "gpt-4o-mini";
 const USER_MESSAGE: &str = "Hello there";
-/// Longest wait for any single response, subscription event or idle platform.
+/// Maximum wait for any single response, subscription event or idle platform.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SEND_MESSAGE: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
@@ -114,11 +116,13 @@ fn app_options(provider_url: &str) -> TestOptions {
 }
 
 /// Rounds, and iterations per round, of every measurement.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SampleSize {
     rounds: usize,
     warmup: usize,
     iterations: usize,
+    /// Names of the measurements to run, all when empty.
+    only: Vec<String>,
 }
 
 impl SampleSize {
@@ -130,7 +134,12 @@ impl SampleSize {
             rounds: env_count("CHAT_BENCH_ROUNDS", rounds)?,
             warmup: env_count("CHAT_BENCH_WARMUP", warmup)?,
             iterations: env_count("CHAT_BENCH_ITERATIONS", iterations)?,
+            only: parse_only(std::env::var("CHAT_BENCH_ONLY").ok().as_deref())?,
         })
+    }
+
+    fn includes(&self, measurement: Measurement) -> bool {
+        self.only.is_empty() || self.only.iter().any(|name| name == measurement.name())
     }
 
     fn total(&self) -> usize {
@@ -157,6 +166,27 @@ fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
         }
         Err(_) => Ok(default),
     }
+}
+
+/// Parses `CHAT_BENCH_ONLY`, rejecting names that match no measurement.
+fn parse_only(value: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for name in &names {
+        if !Measurement::ALL.iter().any(|known| known.name() == name) {
+            let known: Vec<&str> = Measurement::ALL.iter().map(|known| known.name()).collect();
+            bail!(
+                "CHAT_BENCH_ONLY names an unknown measurement {name:?}; known: {}",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(names)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -316,15 +346,17 @@ fn machine_description() -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The provider side: mock providers and a relay that timestamps the first token
+// The provider side: a mock provider and a relay that holds and timestamps the first token
 // ---------------------------------------------------------------------------------------
 
-/// Mock providers and the relay, running on their own thread and runtime.
+/// The mock provider and the relay, running on their own thread and runtime.
 struct ProviderSide {
-    /// Base URL of a mock that answers at once with one token.
+    /// Base URL of the mock, which sends its one-token reply at once.
     direct_url: String,
-    /// Base URL of the relay in front of a mock that waits [`DELAYED_FIRST_TOKEN`].
+    /// Base URL of the relay in front of the mock.
     relay_url: String,
+    /// Forwarded first tokens: the relay holds each until a permit is added here.
+    release: Arc<Semaphore>,
     /// When the relay forwarded each reply's first token, in order.
     first_tokens: mpsc::UnboundedReceiver<Instant>,
     stop: Option<oneshot::Sender<()>>,
@@ -336,6 +368,8 @@ impl ProviderSide {
         let (ready_sender, ready) = std::sync::mpsc::channel::<anyhow::Result<(String, String)>>();
         let (stop, stopped) = oneshot::channel::<()>();
         let (first_token_sender, first_tokens) = mpsc::unbounded_channel();
+        let release = Arc::new(Semaphore::new(0));
+        let relay_release = Arc::clone(&release);
         let thread = std::thread::Builder::new()
             .name("provider".into())
             .spawn(move || {
@@ -347,12 +381,12 @@ impl ProviderSide {
                     }
                 };
                 runtime.block_on(async move {
-                    match start_providers(first_token_sender).await {
-                        Ok((direct, delayed, relay)) => {
-                            let urls = (direct.base_url(), format!("http://{relay}/v1"));
+                    match start_providers(relay_release, first_token_sender).await {
+                        Ok((mock, relay)) => {
+                            let urls = (mock.base_url(), format!("http://{relay}/v1"));
                             let _ = ready_sender.send(Ok(urls));
                             let _ = stopped.await;
-                            drop((direct, delayed));
+                            drop(mock);
                         }
                         Err(error) => {
                             let _ = ready_sender.send(Err(error));
@@ -366,6 +400,7 @@ impl ProviderSide {
         Ok(Self {
             direct_url,
             relay_url,
+            release,
             first_tokens,
             stop: Some(stop),
             thread: Some(thread),
@@ -383,24 +418,20 @@ impl ProviderSide {
 }
 
 async fn start_providers(
+    release: Arc<Semaphore>,
     first_tokens: mpsc::UnboundedSender<Instant>,
-) -> anyhow::Result<(MockProvider, MockProvider, SocketAddr)> {
-    let one_token = MockConfig {
+) -> anyhow::Result<(MockProvider, SocketAddr)> {
+    let mock = MockProvider::start(MockConfig {
         time_to_first_token: Duration::ZERO,
         tokens: 1,
         gap: Duration::ZERO,
-    };
-    let direct = MockProvider::start(one_token).await?;
-    let delayed = MockProvider::start(MockConfig {
-        time_to_first_token: DELAYED_FIRST_TOKEN,
-        ..one_token
     })
     .await?;
-    let relay = start_relay(delayed.addr(), first_tokens).await?;
-    Ok((direct, delayed, relay))
+    let relay = start_relay(mock.addr(), release, first_tokens).await?;
+    Ok((mock, relay))
 }
 
-/// The bytes of the first content chunk of every mock reply, as compact JSON.
+/// Returns the JSON text that marks the first content chunk of every mock reply.
 fn first_token_pattern() -> Vec<u8> {
     let first = mock_provider::reply_tokens(1).concat();
     format!("\"content\":\"{first}\"").into_bytes()
@@ -436,19 +467,23 @@ impl PatternScanner {
 }
 
 /// Starts a TCP relay to `upstream` on a free port of 127.0.0.1 and returns its address.
-/// It sends the instant just before it forwards each first token on `first_tokens`.
+/// The relay holds each piece of a reply that contains a first token until it takes a permit
+/// from `release`, then sends the instant just before it forwards the piece on
+/// `first_tokens`. Everything else passes through at once.
 async fn start_relay(
     upstream: SocketAddr,
+    release: Arc<Semaphore>,
     first_tokens: mpsc::UnboundedSender<Instant>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let release = Arc::clone(&release);
             let first_tokens = first_tokens.clone();
             tokio::spawn(async move {
                 // A connection that fails ends on its own; the measurement then times out.
-                let _ = relay_connection(client, upstream, first_tokens).await;
+                let _ = relay_connection(client, upstream, release, first_tokens).await;
             });
         }
     });
@@ -458,6 +493,7 @@ async fn start_relay(
 async fn relay_connection(
     client: TcpStream,
     upstream: SocketAddr,
+    release: Arc<Semaphore>,
     first_tokens: mpsc::UnboundedSender<Instant>,
 ) -> std::io::Result<()> {
     let upstream = TcpStream::connect(upstream).await?;
@@ -480,9 +516,18 @@ async fn relay_connection(
                 return client_write.shutdown().await;
             }
             let piece = &buffer[..read];
+            let first_token_count = scanner.count(piece);
+            if first_token_count > 0 {
+                let count = u32::try_from(first_token_count).unwrap_or(u32::MAX);
+                release
+                    .acquire_many(count)
+                    .await
+                    .map_err(std::io::Error::other)?
+                    .forget();
+            }
             let forwarded = Instant::now();
             client_write.write_all(piece).await?;
-            for _ in 0..scanner.count(piece) {
+            for _ in 0..first_token_count {
                 let _ = first_tokens.send(forwarded);
             }
         }
@@ -566,8 +611,8 @@ impl Subscriber {
         }
     }
 
-    /// Returns the next protocol message and the instant its frame arrived. Answers pings,
-    /// and fails on `error` messages and on a closed connection.
+    /// Returns the next protocol message and the instant its frame arrived. Replies to
+    /// pings, and fails on `error` messages and on a closed connection.
     async fn receive(&mut self) -> anyhow::Result<(Value, Instant)> {
         loop {
             let frame = tokio::time::timeout(STEP_TIMEOUT, self.socket.next())
@@ -670,7 +715,7 @@ enum Measurement {
     /// `sendMessage` over HTTP with a bearer token, until the whole response arrived.
     SendMessage,
     /// `sendMessage` sent until the first DELTA reaches a subscriber that subscribes after
-    /// the response, with no provider delay: what a client sees.
+    /// the response, with no provider delay: the time a client waits for the first token.
     SendToFirstDelta,
     /// From the relay forwarding the first token to the waiting subscriber receiving it.
     FirstToken,
@@ -763,7 +808,7 @@ struct Bench<'provider> {
     size: SampleSize,
     server: Handle,
     http: reqwest::Client,
-    /// The app whose provider answers at once.
+    /// The app whose provider sends its reply at once.
     direct: Chat,
     /// The app whose provider is behind the relay and waits before the first token.
     relayed: Chat,
@@ -811,12 +856,15 @@ impl<'provider> Bench<'provider> {
     /// Runs every measurement once per round, round after round, and renders the report.
     async fn run(&mut self) -> anyhow::Result<String> {
         let mut report = Report {
-            size: self.size,
+            size: self.size.clone(),
             rows: Vec::new(),
             min_subscription_lead: None,
         };
         for round in 1..=self.size.rounds {
             for measurement in Measurement::ALL {
+                if !self.size.includes(measurement) {
+                    continue;
+                }
                 let samples = self
                     .measure(measurement)
                     .await

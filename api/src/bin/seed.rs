@@ -5,8 +5,8 @@
 //! applies as for GraphQL clients. A second run finds them and creates nothing more,
 //! except that every run signs in and so opens a new session for the printed token.
 //!
-//! Standard output is only `NAME=value` lines, which a shell can `eval`; logs go to
-//! standard error. The password is public, so the command refuses to run with
+//! Standard output contains only `NAME=value` lines, which a shell can `eval`, and logs go
+//! to standard error. The password is public, so the command exits with an error when
 //! `APP_ENV=production`.
 
 use std::{
@@ -64,8 +64,8 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Logs to standard error so that standard output holds only the printed values. Colours
-/// are used only on a terminal and when `NO_COLOR` is unset.
+/// Logs to standard error so that standard output contains only the printed values. ANSI
+/// colors are used only on a terminal and when `NO_COLOR` is unset.
 fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt};
     let ansi = io::stderr().is_terminal()
@@ -83,8 +83,8 @@ async fn run() -> anyhow::Result<DemoAccount> {
     let settings = Settings::from_env().context("invalid configuration")?;
     if settings.environment == Environment::Production {
         bail!(
-            "APP_ENV is production, and the demo user's password is public; \
-             run the seed only against a development database"
+            "the seed cannot run with APP_ENV=production because the demo user's password is \
+             public. Run it against a development database"
         );
     }
     api::prepare_database(&settings)
@@ -114,9 +114,18 @@ async fn seed(platform: &Platform) -> anyhow::Result<DemoAccount> {
 
 /// Signs in as the demo owner, registering the owner and the tenant on the first run.
 async fn sign_in_or_register(platform: &Platform) -> anyhow::Result<AuthSession> {
-    match auth::login(platform, login_input()).await {
+    let login = LoginInput {
+        email: DEMO_EMAIL.into(),
+        password: Secret::new(DEMO_PASSWORD),
+        tenant_id: None,
+    };
+    match auth::login(platform, login).await {
         Ok(session) => {
-            info!(tenant.id = %session.tenant.id, user.id = %session.user.id, "demo user already exists");
+            info!(
+                tenant.id = %session.tenant.id,
+                user.id = %session.user.id,
+                "demo user already exists"
+            );
             return Ok(session);
         }
         // An unknown email and a wrong password return the same error, so registering
@@ -135,21 +144,13 @@ async fn sign_in_or_register(platform: &Platform) -> anyhow::Result<AuthSession>
         Ok(session) => Ok(session),
         Err(ServiceError::InvalidInput { field, .. }) if field == "email" => bail!(
             "{DEMO_EMAIL} is already registered with a password other than the demo \
-             password; change it back or use a fresh database"
+             password. Set the demo password again or use a fresh database"
         ),
         Err(error) => Err(error).context("registering the demo tenant failed"),
     }
 }
 
-fn login_input() -> LoginInput {
-    LoginInput {
-        email: DEMO_EMAIL.into(),
-        password: Secret::new(DEMO_PASSWORD),
-        tenant_id: None,
-    }
-}
-
-/// Returns the caller's agent called `name`, reading every page of the agent list.
+/// Finds the tenant's agent named `name`, reading every page of the agent list.
 async fn find_agent(
     platform: &Platform,
     ctx: &RequestContext,

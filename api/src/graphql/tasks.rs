@@ -249,10 +249,10 @@ impl TaskMutation {
         input: UpdateTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("id", &input.id)?;
-        let assignee_id = match input.assignee_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(id) => Some(Some(parse_id("assigneeId", &id)?)),
+        let assignee_id = match optional_change(input.assignee_id) {
+            Some(Some(id)) => Some(Some(parse_id("assigneeId", &id)?)),
+            Some(None) => Some(None),
+            None => None,
         };
         let changes = tasks::UpdateTask {
             title: input.title,
