@@ -30,7 +30,9 @@ fn redis_url() -> String {
 /// serialised by the PostgreSQL advisory lock in [`ensure_template`].
 static TEMPLATE: OnceLock<Mutex<Option<String>>> = OnceLock::new();
 
-/// Returns the name of a migrated template database for the current migrations.
+/// Returns the name of a migrated template database for the current migrations. The name
+/// hashes the migration names, so editing a migration that already exists needs a new
+/// migration or a manual `DROP DATABASE` of the template.
 async fn ensure_template() -> anyhow::Result<String> {
     let mut template = TEMPLATE.get_or_init(|| Mutex::new(None)).lock().await;
     if let Some(name) = template.as_ref() {
