@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use async_graphql::{Data, dataloader::DataLoader};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{
+    GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
+};
 use axum::{
     Json, Router,
     extract::{State, WebSocketUpgrade},
@@ -26,6 +28,7 @@ use crate::{
     graphql::{
         AppSchema, build_schema,
         context::Caller,
+        error::code,
         loaders::{AgentLoader, MemberLoader},
     },
 };
@@ -95,8 +98,12 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 async fn graphql_http(
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return unreadable_request(&rejection),
+    };
     let request_id = headers
         .get(REQUEST_ID)
         .and_then(|value| value.to_str().ok())
@@ -106,7 +113,33 @@ async fn graphql_http(
     let caller = identify(&state.platform, token.as_deref(), request_id).await;
     let mut request = request.into_inner();
     request.data = request_data(&state.platform, caller);
-    state.schema.execute(request).await.into()
+    let mut response = state.schema.execute(request).await;
+    label_client_errors(&mut response.errors);
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Gives BAD_USER_INPUT to errors that carry no code. Only errors raised before any
+/// resolver ran lack one (syntax, validation, variable coercion, limits), because every
+/// resolver error goes through `to_graphql_error`.
+fn label_client_errors(errors: &mut [async_graphql::ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", code::BAD_USER_INPUT);
+        }
+    }
+}
+
+/// Answers a body that is not a GraphQL request (malformed JSON, wrong content type) with
+/// a GraphQL error response instead of the extractor's plain-text debug output.
+fn unreadable_request(rejection: &GraphQLRejection) -> Response {
+    let body = json!({
+        "errors": [{
+            "message": format!("request body is not a valid GraphQL request: {}", rejection.0),
+            "extensions": { "code": code::BAD_USER_INPUT },
+        }]
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 async fn graphql_ws(

@@ -16,6 +16,8 @@ pub struct Model {
     pub cost_micros: i64,
     /// Number of usage records added into the totals.
     pub record_count: i64,
+    /// Records among them whose model had no known price, so their cost is missing.
+    pub unpriced_record_count: i64,
     pub updated_at: DateTimeUtc,
 }
 

@@ -23,8 +23,10 @@ pub struct Model {
     pub output_tokens: i64,
     /// Input tokens that the provider served from its prompt cache, a subset of `input_tokens`.
     pub cached_input_tokens: i64,
-    /// Cost in micro-dollars.
+    /// Cost in micro-dollars; 0 when `price_known` is false.
     pub cost_micros: i64,
+    /// False when the model is missing from the price table, so the cost is unknown.
+    pub price_known: bool,
     /// True when the token counts were estimated from the text because the provider sent none.
     pub estimated: bool,
     pub created_at: DateTimeUtc,

@@ -17,6 +17,7 @@ mod m20261204_000001_create_accounts;
 mod m20261204_000002_create_agents_and_chat;
 mod m20261204_000003_create_tasks;
 mod m20261204_000004_create_usage;
+mod m20261204_000005_add_unknown_prices;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_create_agents_and_chat::Migration),
             Box::new(m20261204_000003_create_tasks::Migration),
             Box::new(m20261204_000004_create_usage::Migration),
+            Box::new(m20261204_000005_add_unknown_prices::Migration),
         ]
     }
 }

@@ -464,6 +464,7 @@ impl Seed {
             output_tokens: LARGE + 1,
             cached_input_tokens: LARGE - 1,
             cost_micros: LARGE + 2,
+            price_known: false,
             estimated: true,
             created_at: now,
             counted_at: Some(now),
@@ -475,6 +476,7 @@ impl Seed {
             output_tokens: LARGE + 1,
             cost_micros: LARGE + 2,
             record_count: LARGE + 3,
+            unpriced_record_count: LARGE + 4,
             updated_at: now,
         };
 

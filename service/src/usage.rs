@@ -42,19 +42,23 @@ pub async fn count_uncounted<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Ser
             UPDATE usage_records AS record SET counted_at = now()
             FROM picked WHERE record.id = picked.id
             RETURNING record.input_tokens, record.output_tokens, record.cost_micros,
+                      record.price_known,
                       date_trunc('month', record.created_at, 'UTC') AS period_start
         ), totals AS (
             INSERT INTO usage_counters
                 (tenant_id, period_start, input_tokens, output_tokens, cost_micros,
-                 record_count, updated_at)
+                 record_count, unpriced_record_count, updated_at)
             SELECT $1, period_start, SUM(input_tokens)::bigint, SUM(output_tokens)::bigint,
-                   SUM(cost_micros)::bigint, COUNT(*), now()
+                   SUM(cost_micros)::bigint, COUNT(*), COUNT(*) FILTER (WHERE NOT price_known),
+                   now()
             FROM marked GROUP BY period_start
             ON CONFLICT (tenant_id, period_start) DO UPDATE SET
                 input_tokens = usage_counters.input_tokens + EXCLUDED.input_tokens,
                 output_tokens = usage_counters.output_tokens + EXCLUDED.output_tokens,
                 cost_micros = usage_counters.cost_micros + EXCLUDED.cost_micros,
                 record_count = usage_counters.record_count + EXCLUDED.record_count,
+                unpriced_record_count =
+                    usage_counters.unpriced_record_count + EXCLUDED.unpriced_record_count,
                 updated_at = now()
         )
         SELECT COUNT(*)::bigint AS counted FROM marked
@@ -110,6 +114,7 @@ pub async fn current_period(
         output_tokens: 0,
         cost_micros: 0,
         record_count: 0,
+        unpriced_record_count: 0,
         updated_at: period_start,
     }))
 }

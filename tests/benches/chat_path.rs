@@ -12,11 +12,8 @@
 //!
 //! Three Tokio runtimes stand in for three processes on one machine: the server runtime
 //! (multi-threaded, one worker per CPU, as in the api binary) runs the api and the worker;
-//! the provider runtime (one thread) runs the mock providers and a relay; the client runtime
+//! the provider runtime (one thread) runs the mock provider and a relay; the client runtime
 //! (the main thread) sends the requests and takes the times.
-
-// Test helpers from the `tests` crate fail on unexpected results with expect.
-#![allow(clippy::expect_used)]
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -56,11 +53,11 @@ const MESSAGE_STREAM: &str =
     "subscription($id: ID!) { messageStream(messageId: $id) { cursor kind delta } }";
 
 fn main() -> anyhow::Result<()> {
-    let settings = SampleSize::from_env()?;
+    let size = SampleSize::from_env()?;
     let mut provider = ProviderSide::start()?;
     let server = Builder::new_multi_thread().enable_all().build()?;
 
-    let result = run_all(&server, &mut provider, settings);
+    let result = run_all(&server, &mut provider, size);
     provider.stop();
     let report = result?;
     let mut stdout = std::io::stdout().lock();
@@ -73,7 +70,7 @@ fn main() -> anyhow::Result<()> {
 fn run_all(
     server: &Runtime,
     provider: &mut ProviderSide,
-    settings: SampleSize,
+    size: SampleSize,
 ) -> anyhow::Result<String> {
     let direct_app = server.block_on(TestApp::spawn_with(app_options(&provider.direct_url)))?;
     let relayed_app = match server.block_on(TestApp::spawn_with(app_options(&provider.relay_url))) {
@@ -87,7 +84,7 @@ fn run_all(
     let client = Builder::new_current_thread().enable_all().build()?;
     let result = client.block_on(async {
         let mut bench = Bench::prepare(
-            settings,
+            size,
             server.handle().clone(),
             &direct_app,
             &relayed_app,
@@ -103,8 +100,9 @@ fn run_all(
     result
 }
 
-/// Options of an app whose OpenAI adapter calls `provider_url`. The worker runs as it does
-/// next to the api in a one-machine deployment, and tokens outlive the whole run.
+/// Options of an app whose OpenAI adapter calls `provider_url` (the app's own mock stays
+/// idle). The worker runs as it does next to the api in a one-machine deployment, and access
+/// tokens outlive the whole run.
 fn app_options(provider_url: &str) -> TestOptions {
     TestOptions {
         env: vec![
@@ -181,7 +179,7 @@ fn parse_only(value: Option<&str>) -> anyhow::Result<Vec<String>> {
         if !Measurement::ALL.iter().any(|known| known.name() == name) {
             let known: Vec<&str> = Measurement::ALL.iter().map(|known| known.name()).collect();
             bail!(
-                "CHAT_BENCH_ONLY names an unknown measurement {name:?}; known: {}",
+                "CHAT_BENCH_ONLY names unknown measurement {name:?}. Known measurements: {}",
                 known.join(", ")
             );
         }
@@ -699,13 +697,15 @@ async fn wait_until_idle(platform: &Platform) -> anyhow::Result<()> {
 // Measurements
 // ---------------------------------------------------------------------------------------
 
-/// Everything measured, in report order.
+/// Everything measured, in report order. Some measurements yield two series.
 #[derive(Debug, Clone, Copy)]
 enum Measurement {
-    /// Non-streamed completion straight from the mock: the baseline of `sendMessage`.
+    /// `provider.completion`: a non-streamed completion straight from the mock, the
+    /// baseline of `sendMessage`.
     ProviderCompletion,
-    /// Streamed request straight to the mock until its first content chunk arrives.
-    ProviderFirstChunk,
+    /// `provider.first_chunk` and `provider.streamed_reply`: a streamed request straight to
+    /// the mock, until its first content chunk and until the end of the body.
+    ProviderStream,
     /// `{ __typename }` without credentials: HTTP, middleware and GraphQL execution.
     TypenameAnonymous,
     /// `{ __typename }` with a bearer token: adds token verification and the revocation check.
@@ -717,7 +717,11 @@ enum Measurement {
     /// `sendMessage` sent until the first DELTA reaches a subscriber that subscribes after
     /// the response, with no provider delay: the time a client waits for the first token.
     SendToFirstDelta,
-    /// From the relay forwarding the first token to the waiting subscriber receiving it.
+    /// A subscription to a finished reply, until its first DELTA: the setup of a subscription.
+    SubscribeToFinishedReply,
+    /// `api.first_token`: from the relay forwarding the first token to the waiting subscriber
+    /// receiving it. Also `api.send_message_provider_held`: the `sendMessage` round trip
+    /// while the relay holds the reply, so that no reply processing overlaps it.
     FirstToken,
     /// `authenticate` called inside the api process: token verification and Redis check.
     ServiceAuthenticate,
@@ -731,15 +735,19 @@ enum Measurement {
     RedisStreamHop,
 }
 
+/// A named list of samples.
+type Series = (&'static str, Vec<Duration>);
+
 impl Measurement {
-    const ALL: [Measurement; 13] = [
+    const ALL: [Measurement; 14] = [
         Measurement::ProviderCompletion,
-        Measurement::ProviderFirstChunk,
+        Measurement::ProviderStream,
         Measurement::TypenameAnonymous,
         Measurement::TypenameBearer,
         Measurement::Me,
         Measurement::SendMessage,
         Measurement::SendToFirstDelta,
+        Measurement::SubscribeToFinishedReply,
         Measurement::FirstToken,
         Measurement::ServiceAuthenticate,
         Measurement::ServiceSendMessage,
@@ -748,15 +756,17 @@ impl Measurement {
         Measurement::RedisStreamHop,
     ];
 
+    /// Returns the name that `CHAT_BENCH_ONLY` selects the measurement by.
     fn name(self) -> &'static str {
         match self {
             Measurement::ProviderCompletion => "provider.completion",
-            Measurement::ProviderFirstChunk => "provider.first_chunk",
+            Measurement::ProviderStream => "provider.stream",
             Measurement::TypenameAnonymous => "api.typename_anonymous",
             Measurement::TypenameBearer => "api.typename_bearer",
             Measurement::Me => "api.me",
             Measurement::SendMessage => "api.send_message",
             Measurement::SendToFirstDelta => "api.send_to_first_delta",
+            Measurement::SubscribeToFinishedReply => "api.subscribe_to_finished_reply",
             Measurement::FirstToken => "api.first_token",
             Measurement::ServiceAuthenticate => "service.authenticate",
             Measurement::ServiceSendMessage => "service.send_message",
@@ -810,11 +820,14 @@ struct Bench<'provider> {
     http: reqwest::Client,
     /// The app whose provider sends its reply at once.
     direct: Chat,
-    /// The app whose provider is behind the relay and waits before the first token.
+    /// The app whose provider is behind the relay, which holds each first token.
     relayed: Chat,
     direct_subscriber: Subscriber,
     relayed_subscriber: Subscriber,
+    /// A reply of the direct app that has finished.
+    finished_message_id: String,
     provider_url: String,
+    release: Arc<Semaphore>,
     first_tokens: &'provider mut mpsc::UnboundedReceiver<Instant>,
     min_subscription_lead: Option<Duration>,
 }
@@ -831,6 +844,16 @@ impl<'provider> Bench<'provider> {
         let relayed = Chat::prepare(relayed_app, "relayed@example.com").await?;
         let direct_subscriber = Subscriber::connect(&direct.ws_url, &direct.token).await?;
         let relayed_subscriber = Subscriber::connect(&relayed.ws_url, &relayed.token).await?;
+        let finished_message_id = direct_app
+            .send_message(
+                &direct.token,
+                &direct.conversation_id.to_string(),
+                USER_MESSAGE,
+            )
+            .await;
+        direct_app
+            .wait_for_reply(&direct.token, &finished_message_id)
+            .await;
         direct
             .platform
             .db
@@ -847,7 +870,9 @@ impl<'provider> Bench<'provider> {
             relayed,
             direct_subscriber,
             relayed_subscriber,
+            finished_message_id,
             provider_url: format!("{}/chat/completions", provider.direct_url),
+            release: Arc::clone(&provider.release),
             first_tokens: &mut provider.first_tokens,
             min_subscription_lead: None,
         })
@@ -865,25 +890,31 @@ impl<'provider> Bench<'provider> {
                 if !self.size.includes(measurement) {
                     continue;
                 }
-                let samples = self
+                let all_series = self
                     .measure(measurement)
                     .await
                     .with_context(|| format!("measuring {} failed", measurement.name()))?;
-                let percentiles = Percentiles::of(self.size.measured(samples))?;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "round {round}: {} p50 {:.3} ms, p99 {:.3} ms",
-                    measurement.name(),
-                    percentiles.p50,
-                    percentiles.p99
-                );
-                report.record(measurement.name(), percentiles);
+                for (name, samples) in all_series {
+                    let percentiles = Percentiles::of(self.size.measured(samples))?;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "round {round}: {name} p50 {:.3} ms, p99 {:.3} ms",
+                        percentiles.p50,
+                        percentiles.p99
+                    );
+                    report.record(name, percentiles);
+                }
             }
         }
         report.record_difference(
             "overhead.send_message (api.send_message - provider.completion)",
             "api.send_message",
             "provider.completion",
+        );
+        report.record_difference(
+            "overhead.send_message_vs_stream (api.send_message - provider.streamed_reply)",
+            "api.send_message",
+            "provider.streamed_reply",
         );
         report.record_difference(
             "overhead.first_token_by_subtraction (api.send_to_first_delta - provider.first_chunk)",
@@ -894,57 +925,45 @@ impl<'provider> Bench<'provider> {
         Ok(report.render())
     }
 
-    async fn measure(&mut self, measurement: Measurement) -> anyhow::Result<Vec<Duration>> {
+    async fn measure(&mut self, measurement: Measurement) -> anyhow::Result<Vec<Series>> {
         let total = self.size.total();
+        let platform = self.direct.platform.clone();
+        let token = self.direct.token.clone();
         let samples = match measurement {
             Measurement::ProviderCompletion => self.provider_completion().await?,
-            Measurement::ProviderFirstChunk => self.provider_first_chunk().await?,
+            Measurement::ProviderStream => return self.provider_stream().await,
             Measurement::TypenameAnonymous => self.repeat_query("{ __typename }", false).await?,
             Measurement::TypenameBearer => self.repeat_query("{ __typename }", true).await?,
             Measurement::Me => self.repeat_query("{ me { role } }", true).await?,
             Measurement::SendMessage => self.send_message().await?,
             Measurement::SendToFirstDelta => self.send_to_first_delta().await?,
-            Measurement::FirstToken => self.first_token().await?,
+            Measurement::SubscribeToFinishedReply => self.subscribe_to_finished_reply().await?,
+            Measurement::FirstToken => return self.first_token().await,
             Measurement::ServiceAuthenticate => {
-                let platform = self.direct.platform.clone();
-                let token = self.direct.token.clone();
-                self.server
-                    .spawn(service_authenticate(platform, token, total))
-                    .await??
+                let measuring = service_authenticate(platform, token, total);
+                self.server.spawn(measuring).await??
             }
             Measurement::ServiceSendMessage => {
-                let platform = self.direct.platform.clone();
-                let token = self.direct.token.clone();
                 let conversation_id = self.direct.conversation_id;
-                self.server
-                    .spawn(service_send_message(
-                        platform,
-                        token,
-                        conversation_id,
-                        total,
-                    ))
-                    .await??
+                let measuring = service_send_message(platform, token, conversation_id, total);
+                self.server.spawn(measuring).await??
             }
             Measurement::PostgresSelect => {
-                let platform = self.direct.platform.clone();
                 self.server
                     .spawn(postgres_select(platform, total))
                     .await??
             }
             Measurement::PostgresInsertCommit => {
-                let platform = self.direct.platform.clone();
-                self.server
-                    .spawn(postgres_insert_commit(platform, total))
-                    .await??
+                let measuring = postgres_insert_commit(platform, total);
+                self.server.spawn(measuring).await??
             }
             Measurement::RedisStreamHop => {
-                let platform = self.direct.platform.clone();
                 self.server
                     .spawn(redis_stream_hop(platform, total))
                     .await??
             }
         };
-        Ok(samples)
+        Ok(vec![(measurement.name(), samples)])
     }
 
     async fn provider_completion(&self) -> anyhow::Result<Vec<Duration>> {
@@ -961,11 +980,12 @@ impl<'provider> Bench<'provider> {
         Ok(samples)
     }
 
-    async fn provider_first_chunk(&self) -> anyhow::Result<Vec<Duration>> {
+    async fn provider_stream(&self) -> anyhow::Result<Vec<Series>> {
         let body = json!({ "model": MODEL, "stream": true,
                            "messages": [{ "role": "user", "content": USER_MESSAGE }] })
         .to_string();
-        let mut samples = Vec::with_capacity(self.size.total());
+        let mut first_chunks = Vec::with_capacity(self.size.total());
+        let mut replies = Vec::with_capacity(self.size.total());
         for _ in 0..self.size.total() {
             let request = self
                 .http
@@ -983,9 +1003,13 @@ impl<'provider> Bench<'provider> {
                     first_chunk = Some(started.elapsed());
                 }
             }
-            samples.push(first_chunk.context("the mock's stream had no content chunk")?);
+            replies.push(started.elapsed());
+            first_chunks.push(first_chunk.context("the mock's stream had no content chunk")?);
         }
-        Ok(samples)
+        Ok(vec![
+            ("provider.first_chunk", first_chunks),
+            ("provider.streamed_reply", replies),
+        ])
     }
 
     async fn repeat_query(&self, query: &str, bearer: bool) -> anyhow::Result<Vec<Duration>> {
@@ -1041,21 +1065,41 @@ impl<'provider> Bench<'provider> {
         Ok(samples)
     }
 
-    async fn first_token(&mut self) -> anyhow::Result<Vec<Duration>> {
-        let body = self.relayed.send_message_body();
+    async fn subscribe_to_finished_reply(&mut self) -> anyhow::Result<Vec<Duration>> {
         let mut samples = Vec::with_capacity(self.size.total());
         for _ in 0..self.size.total() {
+            let started = Instant::now();
+            let operation = self
+                .direct_subscriber
+                .subscribe(&self.finished_message_id)
+                .await?;
+            let received = self.direct_subscriber.first_delta(&operation).await?;
+            samples.push(received.duration_since(started));
+            self.direct_subscriber.until_complete(&operation).await?;
+        }
+        Ok(samples)
+    }
+
+    async fn first_token(&mut self) -> anyhow::Result<Vec<Series>> {
+        let body = self.relayed.send_message_body();
+        let mut first_tokens = Vec::with_capacity(self.size.total());
+        let mut send_messages = Vec::with_capacity(self.size.total());
+        for _ in 0..self.size.total() {
             while self.first_tokens.try_recv().is_ok() {}
-            let (_, response) = timed_post(
+            let (elapsed, response) = timed_post(
                 &self.http,
                 &self.relayed.graphql_url,
                 Some(&self.relayed.token),
                 &body,
             )
             .await?;
+            send_messages.push(elapsed);
             let message_id = assistant_message_id(&response)?;
             let subscribed = Instant::now();
             let operation = self.relayed_subscriber.subscribe(&message_id).await?;
+            tokio::time::sleep(FIRST_TOKEN_HOLD).await;
+            self.release.add_permits(1);
+
             let received = self.relayed_subscriber.first_delta(&operation).await?;
             let forwarded = tokio::time::timeout(STEP_TIMEOUT, self.first_tokens.recv())
                 .await
@@ -1064,16 +1108,19 @@ impl<'provider> Bench<'provider> {
             if received < forwarded {
                 bail!("the subscriber received a DELTA before the relay forwarded a token");
             }
-            let lead = forwarded.saturating_duration_since(subscribed);
+            let lead = forwarded.duration_since(subscribed);
             self.min_subscription_lead = Some(match self.min_subscription_lead {
                 Some(shortest) => shortest.min(lead),
                 None => lead,
             });
-            samples.push(received.duration_since(forwarded));
+            first_tokens.push(received.duration_since(forwarded));
             self.relayed_subscriber.until_complete(&operation).await?;
             wait_until_idle(&self.relayed.platform).await?;
         }
-        Ok(samples)
+        Ok(vec![
+            ("api.first_token", first_tokens),
+            ("api.send_message_provider_held", send_messages),
+        ])
     }
 }
 

@@ -236,3 +236,55 @@ async fn expired_stream_served_from_database() {
     assert_eq!(done["outcome"]["costMicros"], reply["costMicros"]);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn unpriced_model_never_reads_as_free() {
+    let app = TestApp::spawn().await.unwrap();
+    let owner = app.register("unpriced@example.com", "Unpriced Co").await;
+    let token = Some(owner.access_token.as_str());
+    let agent = app
+        .data(
+            token,
+            "mutation { createAgent(input: { name: \"Odd\", instructions: \"Hi.\",
+                provider: OPENAI, model: \"gpt-unlisted\" }) { agent { id } } }",
+            json!({}),
+        )
+        .await;
+    let agent_id = agent["createAgent"]["agent"]["id"].as_str().unwrap();
+    let conversation_id = app.create_conversation(&owner.access_token, agent_id).await;
+    let message_id = app
+        .send_message(&owner.access_token, &conversation_id, "Hello")
+        .await;
+    let reply = app.wait_for_reply(&owner.access_token, &message_id).await;
+    assert_eq!(reply["status"], "COMPLETED");
+    assert_eq!(reply["costMicros"], serde_json::Value::Null);
+    assert!(reply["outputTokens"].as_i64().unwrap() > 0);
+
+    let records = app
+        .data(
+            token,
+            "{ usageRecords { edges { node { priceKnown costMicros } } } }",
+            json!({}),
+        )
+        .await;
+    let record = &records["usageRecords"]["edges"][0]["node"];
+    assert_eq!(record["priceKnown"], false);
+    assert_eq!(record["costMicros"], 0);
+
+    let usage = app
+        .eventually(Duration::from_secs(15), || async {
+            let data = app
+                .data(
+                    token,
+                    "{ usage { recordCount unpricedRecordCount costMicros } }",
+                    json!({}),
+                )
+                .await;
+            (data["usage"]["recordCount"] == 1).then_some(data["usage"].clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(usage["unpricedRecordCount"], 1);
+    assert_eq!(usage["costMicros"], 0);
+    app.shutdown().await;
+}

@@ -253,3 +253,52 @@ async fn tasks_crud_with_filters_and_pages() {
     assert_eq!(count(&app, "tasks").await, 2);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn malformed_requests_get_codes() {
+    let app = TestApp::spawn().await.unwrap();
+    let owner = app.register("syntax@example.com", "Syntax Org").await;
+    let token = Some(owner.access_token.as_str());
+
+    let bad_date = app
+        .graphql(
+            token,
+            CREATE_TASK,
+            json!({ "input": { "title": "t", "dueAt": "tomorrow" } }),
+        )
+        .await;
+    assert_eq!(error_code(&bad_date), "BAD_USER_INPUT", "{bad_date}");
+    let unknown_enum = app
+        .graphql(
+            token,
+            "mutation { createTask(input: { title: \"t\", priority: CRITICAL }) { task { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&unknown_enum),
+        "BAD_USER_INPUT",
+        "{unknown_enum}"
+    );
+    let syntax = app.graphql(token, "{ agents { ", json!({})).await;
+    assert_eq!(error_code(&syntax), "BAD_USER_INPUT", "{syntax}");
+
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("request body is not a valid GraphQL request"),
+        "{message}"
+    );
+    assert_eq!(count(&app, "tasks").await, 0);
+    app.shutdown().await;
+}

@@ -154,7 +154,8 @@ pub struct Message {
     pub finish_reason: Option<FinishReason>,
     pub input_tokens: Option<BigInt>,
     pub output_tokens: Option<BigInt>,
-    /// Cost in micro-dollars (millionths of a US dollar).
+    /// Cost in micro-dollars (millionths of a US dollar); null while streaming, for
+    /// messages not generated, and when the model's price is unknown.
     pub cost_micros: Option<BigInt>,
     /// True when the provider reported no usage and the counts were estimated from the text.
     pub usage_estimated: bool,

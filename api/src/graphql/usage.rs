@@ -23,8 +23,11 @@ pub struct UsageRecord {
     pub output_tokens: BigInt,
     /// Input tokens the provider served from its prompt cache, billed at its cached price.
     pub cached_input_tokens: BigInt,
-    /// Cost in micro-dollars.
+    /// Cost in micro-dollars; 0 when `priceKnown` is false.
     pub cost_micros: BigInt,
+    /// False when the model is missing from the price table, so the cost is unknown
+    /// rather than zero.
+    pub price_known: bool,
     /// True when the provider reported no usage and the counts were estimated from the text.
     pub estimated: bool,
     /// True once the record is added to the billing period's totals.
@@ -46,6 +49,7 @@ impl From<usage_record::Model> for UsageRecord {
             output_tokens: BigInt(record.output_tokens),
             cached_input_tokens: BigInt(record.cached_input_tokens),
             cost_micros: BigInt(record.cost_micros),
+            price_known: record.price_known,
             estimated: record.estimated,
             counted: record.counted_at.is_some(),
             user_id: record.user_id.map(Into::into),
@@ -68,6 +72,8 @@ pub struct UsagePeriod {
     /// Usage records counted so far; records are counted by the worker shortly after
     /// each completion.
     pub record_count: BigInt,
+    /// Counted records whose model had no known price; `costMicros` leaves them out.
+    pub unpriced_record_count: BigInt,
 }
 
 impl From<usage_counter::Model> for UsagePeriod {
@@ -78,6 +84,7 @@ impl From<usage_counter::Model> for UsagePeriod {
             output_tokens: BigInt(counter.output_tokens),
             cost_micros: BigInt(counter.cost_micros),
             record_count: BigInt(counter.record_count),
+            unpriced_record_count: BigInt(counter.unpriced_record_count),
         }
     }
 }

@@ -170,15 +170,14 @@ async fn finish(
         ),
         None => (None, false),
     };
-    let cost_micros = usage.as_ref().map(|usage| {
-        pricing::price(generation.provider_kind, &generation.request.model)
-            .map(|price| pricing::cost_micros(&price, usage))
-            .unwrap_or(0)
-    });
-    if usage.is_some()
-        && pricing::price(generation.provider_kind, &generation.request.model).is_none()
-    {
-        warn!("no price known for this model, usage recorded at zero cost");
+    // A model missing from the price table gets no cost rather than a cost of zero.
+    let price = pricing::price(generation.provider_kind, &generation.request.model);
+    let cost_micros = usage
+        .as_ref()
+        .zip(price.as_ref())
+        .map(|(usage, price)| pricing::cost_micros(price, usage));
+    if usage.is_some() && price.is_none() {
+        warn!("no price known for this model, usage recorded with unknown cost");
     }
 
     let error_text = collected.error.as_ref().map(ProviderError::to_string);

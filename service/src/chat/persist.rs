@@ -23,6 +23,7 @@ pub(crate) struct ClosedReply<'a> {
     pub status: MessageStatus,
     pub finish_reason: FinishReason,
     pub usage: Option<&'a Usage>,
+    /// Cost in micro-dollars, or `None` when the model's price is unknown.
     pub cost_micros: Option<i64>,
     pub estimated: bool,
     pub error: Option<&'a str>,
@@ -67,7 +68,7 @@ pub(crate) async fn close_message(
         txn.rollback().await?;
         return Ok(false);
     }
-    if let (Some(usage), Some(cost_micros)) = (reply.usage, reply.cost_micros) {
+    if let Some(usage) = reply.usage {
         usage_record::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(reply.tenant_id),
@@ -80,7 +81,8 @@ pub(crate) async fn close_message(
             input_tokens: Set(usage.input_tokens),
             output_tokens: Set(usage.output_tokens),
             cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
-            cost_micros: Set(cost_micros),
+            cost_micros: Set(reply.cost_micros.unwrap_or(0)),
+            price_known: Set(reply.cost_micros.is_some()),
             estimated: Set(reply.estimated),
             created_at: Set(now),
             counted_at: Set(None),

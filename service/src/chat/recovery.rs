@@ -108,8 +108,7 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     let provider: Option<ProviderKind> = conversation.provider.parse().ok();
     let cost_micros = provider
         .and_then(|provider| pricing::price(provider, &conversation.model))
-        .map(|price| pricing::cost_micros(&price, &usage))
-        .unwrap_or(0);
+        .map(|price| pricing::cost_micros(&price, &usage));
 
     let closed = persist::close_message(
         platform,
@@ -125,7 +124,7 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             status: MessageStatus::Interrupted,
             finish_reason: FinishReason::Error,
             usage: Some(&usage),
-            cost_micros: Some(cost_micros),
+            cost_micros,
             estimated: true,
             error: Some(INTERRUPTED),
         },
@@ -138,7 +137,7 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             finish_reason: FinishReason::Error,
             input_tokens: Some(usage.input_tokens),
             output_tokens: Some(usage.output_tokens),
-            cost_micros: Some(cost_micros),
+            cost_micros,
             usage_estimated: true,
             error: Some(INTERRUPTED.to_owned()),
         };
