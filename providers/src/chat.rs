@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::ProviderError;
 
 /// The author of a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
     Tool,
@@ -19,12 +20,20 @@ pub enum Role {
 
 /// One message of a conversation.
 ///
-/// Tool calls made by the assistant and the tool call id of a tool result are not carried
-/// yet, so adapters reject [`Role::Tool`] messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An assistant message may carry the tool calls the model made, and a [`Role::Tool`]
+/// message carries the result of one call, named by `tool_call_id` and `tool_name`.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Images sent with a user message, for models that accept them.
+    pub images: Vec<ImageInput>,
+    /// Tool calls made by the model in an assistant message.
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a [`Role::Tool`] message answers.
+    pub tool_call_id: Option<String>,
+    /// The tool a [`Role::Tool`] message answers for; Gemini and Ollama match results by name.
+    pub tool_name: Option<String>,
 }
 
 impl ChatMessage {
@@ -32,6 +41,7 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            ..Self::default()
         }
     }
 
@@ -46,6 +56,45 @@ impl ChatMessage {
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new(Role::Assistant, content)
     }
+
+    /// Builds an assistant message that asked for `tool_calls`, with any text it produced.
+    pub fn assistant_tool_calls(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls,
+            ..Self::new(Role::Assistant, content)
+        }
+    }
+
+    /// Builds the result of the tool call `call_id` of tool `name`.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        content: impl Into<String>,
+    ) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            tool_name: Some(name.into()),
+            ..Self::new(Role::Tool, content)
+        }
+    }
+
+    /// Adds images to a user message.
+    pub fn with_images(mut self, images: Vec<ImageInput>) -> Self {
+        self.images = images;
+        self
+    }
+}
+
+/// An image given to the model, by URL or inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageInput {
+    /// An `https:` or `data:` URL the provider fetches or decodes itself.
+    Url(String),
+    /// Raw image bytes, base64-encoded, with their media type such as `image/png`.
+    Inline {
+        media_type: String,
+        data_base64: String,
+    },
 }
 
 /// A function the model may call, described by a JSON Schema for its arguments.
@@ -141,7 +190,7 @@ pub enum StreamEvent {
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;
 
 /// A complete tool call requested by the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,

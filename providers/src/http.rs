@@ -35,17 +35,48 @@ impl Default for HttpSettings {
 /// The client follows no redirects, so a provider URL cannot send a request with its API key
 /// elsewhere, and it ignores proxy variables from the environment.
 pub fn http_client(settings: &HttpSettings) -> Result<reqwest::Client, ProviderError> {
+    build_client(client_builder(settings))
+}
+
+/// Returns a builder with the timeouts, redirect policy, proxy policy and user agent that
+/// every client of this crate shares.
+pub(crate) fn client_builder(settings: &HttpSettings) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.read_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        // Sends small writes such as request bodies at once instead of waiting for the
+        // previous segment's acknowledgement (Nagle's algorithm). reqwest 0.13 defaults to
+        // this too; the connection pool keeps reqwest's defaults (idle connections kept 90 s,
+        // no per-host limit).
+        .tcp_nodelay(true)
         .user_agent(concat!("task-assistant/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|error| {
-            ProviderError::Unavailable(format!(
-                "building the HTTP client failed: {}",
-                error_chain(&error)
-            ))
-        })
+}
+
+pub(crate) fn build_client(
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, ProviderError> {
+    builder.build().map_err(|error| {
+        ProviderError::Unavailable(format!(
+            "building the HTTP client failed: {}",
+            error_chain(&error)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// reqwest exposes no getter for socket options, but the builder's `Debug` output lists
+    /// `tcp_nodelay` when it is on.
+    #[test]
+    fn builder_enables_tcp_nodelay() {
+        let builder = client_builder(&HttpSettings::default());
+
+        let debug = format!("{builder:?}");
+
+        assert!(debug.contains("tcp_nodelay: true"), "builder: {debug}");
+    }
 }

@@ -54,6 +54,12 @@ const OPENAI_PRICES: &[(&str, Price)] = &[
 
 #[rustfmt::skip]
 const ANTHROPIC_PRICES: &[(&str, Price)] = &[
+    // Models released in 2025 and 2026, priced from Anthropic's pricing page in 2026.
+    ("claude-sonnet-5",   micros(2_000_000, 10_000_000, Some(200_000))),
+    ("claude-opus-4-7",   micros(5_000_000, 25_000_000, Some(500_000))),
+    ("claude-opus-4-6",   micros(5_000_000, 25_000_000, Some(500_000))),
+    ("claude-opus-4-5",   micros(5_000_000, 25_000_000, Some(500_000))),
+    ("claude-sonnet-4-6", micros(3_000_000, 15_000_000, Some(300_000))),
     ("claude-opus-4-1",   micros(15_000_000, 75_000_000, Some(1_500_000))),
     ("claude-opus-4",     micros(15_000_000, 75_000_000, Some(1_500_000))),
     ("claude-opus-4-0",   micros(15_000_000, 75_000_000, Some(1_500_000))),

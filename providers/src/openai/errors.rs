@@ -11,6 +11,10 @@ use crate::ProviderError;
 /// Status that some gateways and providers use for "overloaded", outside the HTTP standard.
 const STATUS_OVERLOADED: u16 = 529;
 
+/// Status Groq returns when its flex service tier has no capacity left, outside the HTTP
+/// standard.
+const STATUS_CAPACITY_EXCEEDED: u16 = 498;
+
 /// Maps a non-success response. The message comes from the OpenAI error body, or from the
 /// raw body when it is not one.
 pub(super) fn error_from_response(
@@ -31,7 +35,11 @@ pub(super) fn error_from_response(
         format!("{} (HTTP status {status})", detail.message)
     };
 
-    if status.as_u16() == STATUS_OVERLOADED || is_overloaded(&detail) {
+    if matches!(
+        status.as_u16(),
+        STATUS_OVERLOADED | STATUS_CAPACITY_EXCEEDED
+    ) || is_overloaded(&detail)
+    {
         return ProviderError::Overloaded(message);
     }
     match status {

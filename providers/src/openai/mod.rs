@@ -1,33 +1,29 @@
-//! The OpenAI Chat Completions adapter: endpoints, authentication and HTTP error handling.
+//! The OpenAI Chat Completions adapter.
 //!
 //! Any server that speaks the same wire format works too, by pointing the base URL at it.
+//! The client, wire types and stream decoding also serve the Groq adapter, which speaks a
+//! dialect of this API.
 
+mod client;
 mod errors;
 mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
-use reqwest::{RequestBuilder, Response};
 
-use self::errors::error_from_response;
-use self::stream::decode_stream;
-use self::wire::{Completion, ModelList, completion_request};
+pub(crate) use self::client::{ChatCompletionsClient, Dialect};
 use crate::{
     ApiKey, ChatProvider, ChatRequest, ChatResponse, EventStream, ProviderError, ProviderKind,
 };
 
-/// Maximum number of bytes of an error body that are read, so that a misbehaving server
-/// cannot make the client buffer an unbounded body.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+const OPENAI: Dialect = Dialect {
+    stream_usage_option: true,
+};
 
 /// Adapter for OpenAI's Chat Completions API.
 #[derive(Debug, Clone)]
 pub struct OpenAi {
-    client: reqwest::Client,
-    base_url: String,
-    api_key: ApiKey,
+    api: ChatCompletionsClient,
 }
 
 impl OpenAi {
@@ -37,65 +33,9 @@ impl OpenAi {
     /// Creates an adapter that sends requests through `client` to `base_url`, such as
     /// [`OpenAi::DEFAULT_BASE_URL`]. A trailing slash on `base_url` is ignored.
     pub fn new(client: reqwest::Client, base_url: impl Into<String>, api_key: ApiKey) -> Self {
-        let mut base_url = base_url.into();
-        while base_url.ends_with('/') {
-            base_url.pop();
-        }
         Self {
-            client,
-            base_url,
-            api_key,
+            api: ChatCompletionsClient::new(client, base_url, api_key, OPENAI),
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
-    /// Adds the bearer token, marked sensitive so that HTTP logging does not print it.
-    fn authorize(&self, builder: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
-        let mut value = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
-            .map_err(|_| {
-                ProviderError::Authentication(
-                    "API key contains characters that are not allowed in an HTTP header".to_owned(),
-                )
-            })?;
-        value.set_sensitive(true);
-        Ok(builder.header(AUTHORIZATION, value))
-    }
-
-    /// Sends the request and returns the response if its status is a success.
-    async fn send(&self, builder: RequestBuilder) -> Result<Response, ProviderError> {
-        let response = self
-            .authorize(builder)?
-            .send()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-
-        let headers = response.headers().clone();
-        let body = read_limited(response, MAX_ERROR_BODY_BYTES).await;
-        let error = error_from_response(status, &headers, &body);
-        tracing::debug!(
-            http.response.status_code = status.as_u16(),
-            error.type = error.code(),
-            "provider returned an error status"
-        );
-        Err(error)
-    }
-
-    async fn post_completion(
-        &self,
-        request: &ChatRequest,
-        stream: bool,
-    ) -> Result<Response, ProviderError> {
-        let body = completion_request(request, stream)?;
-        self.send(self.client.post(self.url("/chat/completions")).json(&body))
-            .await
     }
 }
 
@@ -110,16 +50,7 @@ impl ChatProvider for OpenAi {
         fields(gen_ai.provider.name = "openai", gen_ai.request.model = %request.model)
     )]
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let response = self.post_completion(request, false).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        let completion: Completion = serde_json::from_slice(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid chat completion: {error}")))?;
-
-        ChatResponse::try_from(completion)
+        self.api.complete(request).await
     }
 
     #[tracing::instrument(
@@ -127,35 +58,11 @@ impl ChatProvider for OpenAi {
         fields(gen_ai.provider.name = "openai", gen_ai.request.model = %request.model)
     )]
     async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let response = self.post_completion(request, true).await?;
-        Ok(decode_stream(response.bytes_stream()))
+        self.api.stream(request).await
     }
 
     #[tracing::instrument(skip_all, fields(gen_ai.provider.name = "openai"))]
     async fn probe(&self) -> Result<(), ProviderError> {
-        let response = self.send(self.client.get(self.url("/models"))).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        serde_json::from_slice::<ModelList>(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid model list: {error}")))?;
-        Ok(())
+        self.api.probe().await
     }
-}
-
-/// Reads at most `limit` bytes of the body. A body that fails half way returns what arrived,
-/// because the status alone already classifies the error.
-async fn read_limited(response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let remaining = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(remaining)]);
-        if body.len() == limit {
-            break;
-        }
-    }
-    body
 }

@@ -6,16 +6,18 @@ use futures_util::{Stream, StreamExt, stream};
 
 use super::errors::error_from_detail;
 use super::wire::StreamPayload;
-use crate::{EventStream, ProviderError, StreamEvent};
+use crate::{EventStream, FinishReason, ProviderError, StreamEvent};
 
 /// The `data` of the event that ends a successful stream.
 const DONE: &str = "[DONE]";
 
 /// Decodes a response body into events.
 ///
-/// The stream ends after `data: [DONE]`. It ends with an `Err` item on an error object, on
-/// a chunk that is not valid JSON, on a transport failure, and when the body ends before
-/// `[DONE]` without a finish reason. SSE comments such as `: keep-alive` are skipped.
+/// The stream ends after `data: [DONE]`. It ends with an `Err` item on an error object or
+/// Groq's `x_groq.error`, on a chunk that is not valid JSON, on a transport failure, and
+/// when the body ends before `[DONE]` without a finish reason. SSE comments such as
+/// `: keep-alive` are skipped. A `stop` finish after refusal text is reported as
+/// [`FinishReason::ContentFilter`], as in the non-streamed response.
 pub(super) fn decode_stream<S>(body: S) -> EventStream
 where
     S: Stream<Item = Result<Bytes, reqwest::Error>> + Send + 'static,
@@ -23,6 +25,7 @@ where
     let state = DecodeState {
         events: Box::pin(body.eventsource()),
         saw_finish: false,
+        refused: false,
         ended: false,
     };
     Box::pin(stream::unfold(state, next_batch).flat_map(stream::iter))
@@ -38,6 +41,8 @@ type SseStream = std::pin::Pin<
 struct DecodeState {
     events: SseStream,
     saw_finish: bool,
+    /// Whether refusal text has arrived, which turns a later `stop` into a content filter.
+    refused: bool,
     ended: bool,
 }
 
@@ -57,7 +62,7 @@ async fn next_batch(mut state: DecodeState) -> Option<(Batch, DecodeState)> {
             )),
             Some(Err(error)) => Err(sse_error(error)),
             Some(Ok(event)) if event.data.trim() == DONE => return None,
-            Some(Ok(event)) => decode_event(&event.data),
+            Some(Ok(event)) => decode_event(&event.data, &mut state.refused),
         };
 
         match batch {
@@ -76,14 +81,30 @@ async fn next_batch(mut state: DecodeState) -> Option<(Batch, DecodeState)> {
     }
 }
 
-/// Decodes the `data` of one event, which is a chunk or an error object.
-fn decode_event(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+/// Decodes the `data` of one event, which is a chunk or an error object, and records in
+/// `refused` whether refusal text has arrived.
+fn decode_event(data: &str, refused: &mut bool) -> Result<Vec<StreamEvent>, ProviderError> {
     let payload: StreamPayload = serde_json::from_str(data)
         .map_err(|error| ProviderError::Decode(format!("invalid stream chunk: {error}")))?;
     if let Some(detail) = &payload.error {
         return Err(error_from_detail(detail));
     }
-    Ok(payload.into_events())
+    if let Some(reason) = payload.early_stop_reason() {
+        return Err(ProviderError::Unavailable(format!(
+            "provider stopped the stream early: {reason}"
+        )));
+    }
+
+    *refused |= payload.has_refusal();
+    let mut events = payload.into_events();
+    if *refused {
+        for event in &mut events {
+            if *event == StreamEvent::Finish(FinishReason::Stop) {
+                *event = StreamEvent::Finish(FinishReason::ContentFilter);
+            }
+        }
+    }
+    Ok(events)
 }
 
 fn sse_error(error: EventStreamError<reqwest::Error>) -> ProviderError {

@@ -1,117 +1,14 @@
 //! OpenAI Chat Completions wire types and their conversions to the crate's types.
 
 mod chunk;
+mod request;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub(super) use self::chunk::StreamPayload;
+pub(super) use self::request::completion_request;
 use crate::chat::parse_tool_arguments;
-use crate::{ChatRequest, ChatResponse, FinishReason, ProviderError, Role, ToolCall, Usage};
-
-/// Body of `POST /chat/completions`.
-#[derive(Debug, Serialize)]
-pub(super) struct CompletionRequest<'a> {
-    model: &'a str,
-    messages: Vec<RequestMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
-    /// `max_tokens` is deprecated for this endpoint and rejected by OpenAI's reasoning
-    /// models (o1, o3, gpt-5), which count hidden reasoning tokens against the limit.
-    /// `max_completion_tokens` is accepted by every current chat model.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    stop: &'a [String],
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<RequestTool<'a>>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Debug, Serialize)]
-struct RequestMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct RequestTool<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: RequestFunction<'a>,
-}
-
-#[derive(Debug, Serialize)]
-struct RequestFunction<'a> {
-    name: &'a str,
-    description: &'a str,
-    parameters: &'a serde_json::Value,
-}
-
-#[derive(Debug, Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-/// Builds the request body. A streaming request sets `stream_options.include_usage`, because
-/// OpenAI sends the usage chunk only then.
-pub(super) fn completion_request(
-    request: &ChatRequest,
-    stream: bool,
-) -> Result<CompletionRequest<'_>, ProviderError> {
-    let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if let Some(system) = &request.system {
-        messages.push(RequestMessage {
-            role: "system",
-            content: system,
-        });
-    }
-    for message in &request.messages {
-        let role = match message.role {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            // TODO: tool results need the tool call id, which ChatMessage does not carry yet.
-            Role::Tool => {
-                return Err(ProviderError::InvalidRequest(
-                    "tool result messages are not supported yet".to_owned(),
-                ));
-            }
-        };
-        messages.push(RequestMessage {
-            role,
-            content: &message.content,
-        });
-    }
-
-    let tools = request
-        .tools
-        .iter()
-        .map(|tool| RequestTool {
-            kind: "function",
-            function: RequestFunction {
-                name: &tool.name,
-                description: &tool.description,
-                parameters: &tool.parameters,
-            },
-        })
-        .collect();
-
-    Ok(CompletionRequest {
-        model: &request.model,
-        messages,
-        temperature: request.temperature,
-        max_completion_tokens: request.max_tokens,
-        stop: &request.stop,
-        tools,
-        stream,
-        stream_options: stream.then_some(StreamOptions {
-            include_usage: true,
-        }),
-    })
-}
+use crate::{ChatResponse, FinishReason, ProviderError, ToolCall, Usage};
 
 /// Body of a successful non-streamed response.
 #[derive(Debug, Deserialize)]
@@ -193,7 +90,8 @@ pub(super) fn finish_reason(reason: &str) -> FinishReason {
 impl TryFrom<Completion> for ChatResponse {
     type Error = ProviderError;
 
-    /// Takes the first choice, because the request body never sets `n` above one.
+    /// Takes the first choice, because the request body never sets `n` above one. A refusal
+    /// becomes the text, with [`FinishReason::ContentFilter`] whatever the wire reason.
     fn try_from(completion: Completion) -> Result<Self, Self::Error> {
         let Some(choice) = completion.choices.into_iter().next() else {
             return Err(ProviderError::Decode(
@@ -212,14 +110,21 @@ impl TryFrom<Completion> for ChatResponse {
             })
             .collect();
 
+        let refused = message
+            .refusal
+            .as_deref()
+            .is_some_and(|text| !text.is_empty());
+        let finish_reason = match choice.finish_reason.as_deref() {
+            _ if refused => FinishReason::ContentFilter,
+            Some(reason) => finish_reason(reason),
+            None => FinishReason::Other,
+        };
+
         Ok(ChatResponse {
             text: message.content.or(message.refusal).unwrap_or_default(),
             tool_calls,
             usage: completion.usage.map(Usage::from),
-            finish_reason: choice
-                .finish_reason
-                .as_deref()
-                .map_or(FinishReason::Other, finish_reason),
+            finish_reason,
         })
     }
 }

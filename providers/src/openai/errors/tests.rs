@@ -55,6 +55,19 @@ fn statuses_mapped() {
 }
 
 #[test]
+fn groq_capacity_status_is_overloaded() {
+    let error = map(
+        498,
+        &body("Flex tier capacity exceeded.", "capacity_exceeded", None),
+    );
+
+    assert!(
+        matches!(error, ProviderError::Overloaded(_)),
+        "error: {error:?}"
+    );
+}
+
+#[test]
 fn message_keeps_body_text_and_status() {
     let error = map(
         401,

@@ -1,4 +1,5 @@
-//! Decoding of recorded OpenAI streams, delivered whole and split at every byte position.
+//! Decoding of recorded OpenAI and Groq streams, delivered whole and split at every byte
+//! position.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,6 +16,16 @@ macro_rules! fixture {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/openai/",
+            $name
+        ))
+    };
+}
+
+macro_rules! groq_fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/groq/",
             $name
         ))
     };
@@ -226,4 +237,99 @@ async fn context_error_in_stream_mapped() {
         events,
         vec![Err(ProviderError::ContextTooLong("too long".to_owned()))]
     );
+}
+
+#[tokio::test]
+async fn refusal_finishes_with_content_filter() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"refusal\":\"\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"I can't\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    let events = decode_every_split(body.as_bytes()).await;
+
+    assert_eq!(
+        events,
+        vec![
+            text("I can't"),
+            Ok(StreamEvent::Finish(FinishReason::ContentFilter))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn groq_usage_read_from_x_groq() {
+    let events = decode_every_split(groq_fixture!("text_with_x_groq_usage.sse").as_bytes()).await;
+
+    let usage = Usage {
+        input_tokens: 2048,
+        output_tokens: 6,
+        cached_input_tokens: Some(1536),
+        reasoning_tokens: None,
+    };
+    let expected = vec![
+        text("Grüße"),
+        text(" aus Köln."),
+        Ok(StreamEvent::Finish(FinishReason::Stop)),
+        Ok(StreamEvent::Usage(usage)),
+    ];
+    assert_eq!(events, expected);
+}
+
+#[tokio::test]
+async fn groq_whole_tool_call() {
+    let events = decode_every_split(groq_fixture!("tool_call_whole.sse").as_bytes()).await;
+
+    let usage = Usage {
+        input_tokens: 190,
+        output_tokens: 44,
+        cached_input_tokens: None,
+        reasoning_tokens: Some(21),
+    };
+    let expected = vec![
+        Ok(StreamEvent::ToolCallDelta {
+            index: 0,
+            id: Some("fc_7a1e3b90".to_owned()),
+            name: Some("get_weather".to_owned()),
+            arguments: "{\"city\":\"Lyon\"}".to_owned(),
+        }),
+        Ok(StreamEvent::Finish(FinishReason::ToolCalls)),
+        Ok(StreamEvent::Usage(usage)),
+    ];
+    assert_eq!(events, expected);
+}
+
+#[tokio::test]
+async fn groq_early_stop_is_unavailable() {
+    let events = decode_every_split(groq_fixture!("stopped_early.sse").as_bytes()).await;
+
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0], text("Half"));
+    assert_eq!(
+        events[1],
+        Err(ProviderError::Unavailable(
+            "provider stopped the stream early: Service Unavailable".to_owned()
+        ))
+    );
+}
+
+#[tokio::test]
+async fn usage_and_x_groq_usage_reported_once() {
+    let body = concat!(
+        "data: {\"choices\":[],",
+        "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4},",
+        "\"x_groq\":{\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    let events = decode_chunks(vec![body.as_bytes().to_vec()]).await;
+
+    let usage = Usage {
+        input_tokens: 9,
+        output_tokens: 4,
+        ..Usage::default()
+    };
+    assert_eq!(events, vec![Ok(StreamEvent::Usage(usage))]);
 }

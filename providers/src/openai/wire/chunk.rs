@@ -13,6 +13,14 @@ pub(in crate::openai) struct StreamPayload {
     #[serde(default)]
     choices: Vec<ChunkChoice>,
     usage: Option<WireUsage>,
+    /// Groq's metadata: the stream's usage in the last chunk, or why the stream stopped early.
+    x_groq: Option<XGroq>,
+}
+
+#[derive(Debug, Deserialize)]
+struct XGroq {
+    usage: Option<WireUsage>,
+    error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,9 +52,26 @@ struct DeltaFunction {
 }
 
 impl StreamPayload {
+    /// Returns Groq's reason for stopping the stream early, when this chunk carries one.
+    pub(in crate::openai) fn early_stop_reason(&self) -> Option<&str> {
+        self.x_groq.as_ref()?.error.as_deref()
+    }
+
+    /// Returns whether a choice of this chunk carries refusal text.
+    pub(in crate::openai) fn has_refusal(&self) -> bool {
+        self.choices.iter().any(|choice| {
+            choice
+                .delta
+                .refusal
+                .as_deref()
+                .is_some_and(|text| !text.is_empty())
+        })
+    }
+
     /// Converts a chunk into events in wire order: text, tool call fragments, finish reason,
     /// usage. A refusal is streamed as text, as in the non-streamed response. Empty text
-    /// fragments, such as the role-only first chunk, produce no event.
+    /// fragments, such as the role-only first chunk, produce no event. Usage comes from
+    /// `usage`, or from Groq's `x_groq.usage` when `usage` is absent, so it is sent once.
     pub(in crate::openai) fn into_events(self) -> Vec<StreamEvent> {
         let mut events = Vec::new();
         for choice in self.choices {
@@ -72,7 +97,8 @@ impl StreamPayload {
                 events.push(StreamEvent::Finish(finish_reason(&reason)));
             }
         }
-        if let Some(usage) = self.usage {
+        let groq_usage = self.x_groq.and_then(|x_groq| x_groq.usage);
+        if let Some(usage) = self.usage.or(groq_usage) {
             events.push(StreamEvent::Usage(usage.into()));
         }
         events

@@ -1,108 +1,11 @@
-//! Request bodies, non-streamed responses and finish reasons in OpenAI's wire format.
+//! Non-streamed responses, stream chunks and finish reasons in OpenAI's wire format.
 
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
 
 use super::*;
-use crate::{ChatMessage, StreamEvent, ToolDefinition};
-
-/// Serializes a body to text, as reqwest's `json` does, and parses it back for comparison.
-fn body_json(body: &CompletionRequest<'_>) -> serde_json::Value {
-    let text = serde_json::to_string(body).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn request() -> ChatRequest {
-    ChatRequest {
-        model: "gpt-4o-mini".to_owned(),
-        system: Some("You are terse.".to_owned()),
-        messages: vec![
-            ChatMessage::user("Hi"),
-            ChatMessage::assistant("Hello"),
-            ChatMessage::user("Weather?"),
-        ],
-        temperature: Some(0.2),
-        max_tokens: Some(256),
-        stop: vec!["END".to_owned()],
-        tools: vec![ToolDefinition {
-            name: "get_weather".to_owned(),
-            description: "Current weather for a city".to_owned(),
-            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-        }],
-    }
-}
-
-#[test]
-fn streaming_request_body() {
-    let request = request();
-
-    let body = body_json(&completion_request(&request, true).unwrap());
-
-    assert_eq!(
-        body,
-        json!({
-            "model": "gpt-4o-mini",
-            "messages": [
-                {"role": "system", "content": "You are terse."},
-                {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello"},
-                {"role": "user", "content": "Weather?"}
-            ],
-            "temperature": 0.2,
-            "max_completion_tokens": 256,
-            "stop": ["END"],
-            "tools": [{"type": "function", "function": {
-                "name": "get_weather",
-                "description": "Current weather for a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}
-            }}],
-            "stream": true,
-            "stream_options": {"include_usage": true}
-        })
-    );
-}
-
-#[test]
-fn temperature_written_as_shortest_decimal() {
-    let request = request();
-
-    let text = serde_json::to_string(&completion_request(&request, false).unwrap()).unwrap();
-
-    assert!(text.contains(r#""temperature":0.2,"#), "body: {text}");
-}
-
-#[test]
-fn minimal_request_omits_options() {
-    let request = ChatRequest {
-        model: "gpt-4o".to_owned(),
-        messages: vec![ChatMessage::user("Hi")],
-        ..ChatRequest::default()
-    };
-
-    let body = body_json(&completion_request(&request, false).unwrap());
-
-    assert_eq!(
-        body,
-        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]})
-    );
-}
-
-#[test]
-fn tool_role_message_rejected() {
-    let request = ChatRequest {
-        model: "gpt-4o".to_owned(),
-        messages: vec![ChatMessage::new(Role::Tool, "42")],
-        ..ChatRequest::default()
-    };
-
-    let error = completion_request(&request, false).unwrap_err();
-
-    assert!(
-        matches!(error, ProviderError::InvalidRequest(_)),
-        "error: {error:?}"
-    );
-}
+use crate::StreamEvent;
 
 #[test]
 fn finish_reasons_mapped() {
@@ -156,7 +59,7 @@ fn completion_with_tool_calls() {
 }
 
 #[test]
-fn completion_refusal_becomes_text() {
+fn completion_refusal_is_content_filter() {
     let message =
         json!({"role": "assistant", "content": null, "refusal": "I can't help with that."});
     let body = json!({"choices": [{"message": message, "finish_reason": "stop"}]});
@@ -165,6 +68,7 @@ fn completion_refusal_becomes_text() {
     let response = ChatResponse::try_from(completion).unwrap();
 
     assert_eq!(response.text, "I can't help with that.");
+    assert_eq!(response.finish_reason, FinishReason::ContentFilter);
     assert_eq!(response.usage, None);
 }
 
