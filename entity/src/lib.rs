@@ -10,6 +10,7 @@ pub mod enums;
 pub mod membership;
 pub mod message;
 pub mod prelude;
+pub mod provider_credential;
 pub mod session;
 pub mod task;
 pub mod tenant;

@@ -18,6 +18,7 @@ mod m20261204_000002_create_agents_and_chat;
 mod m20261204_000003_create_tasks;
 mod m20261204_000004_create_usage;
 mod m20261204_000005_add_unknown_prices;
+mod m20261204_000006_create_provider_credentials;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000003_create_tasks::Migration),
             Box::new(m20261204_000004_create_usage::Migration),
             Box::new(m20261204_000005_add_unknown_prices::Migration),
+            Box::new(m20261204_000006_create_provider_credentials::Migration),
         ]
     }
 }

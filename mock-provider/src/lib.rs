@@ -78,6 +78,12 @@ impl MockProvider {
         self.state.requests()
     }
 
+    /// Returns the bearer tokens of the requests that [`MockProvider::requests`] returns, in
+    /// the same order.
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.state.bearer_tokens()
+    }
+
     /// Queues a failure for the next chat completion request. Queued failures apply one per
     /// request, in order.
     pub fn fail_next(&self, failure: MockFailure) {

@@ -70,7 +70,11 @@ async fn not_found(method: Method, uri: Uri) -> Response {
 }
 
 /// Records the body, applies a queued failure, then streams or returns the reply.
-async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn chat_completions(
+    State(state): State<Arc<MockState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -86,6 +90,12 @@ async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> R
         }
     };
     state.record(request.clone());
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    state.record_bearer_token(token.to_owned());
     if let Some(rejection) = validate(&request) {
         return rejection;
     }

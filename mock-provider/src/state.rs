@@ -11,6 +11,7 @@ use crate::{MockConfig, MockFailure};
 pub(crate) struct MockState {
     pub(crate) config: MockConfig,
     requests: Mutex<Vec<Value>>,
+    bearer_tokens: Mutex<Vec<String>>,
     failures: Mutex<VecDeque<MockFailure>>,
     next_id: AtomicU64,
 }
@@ -20,6 +21,7 @@ impl MockState {
         Self {
             config,
             requests: Mutex::new(Vec::new()),
+            bearer_tokens: Mutex::new(Vec::new()),
             failures: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
         }
@@ -31,6 +33,14 @@ impl MockState {
 
     pub(crate) fn requests(&self) -> Vec<Value> {
         lock(&self.requests).clone()
+    }
+
+    pub(crate) fn record_bearer_token(&self, token: String) {
+        lock(&self.bearer_tokens).push(token);
+    }
+
+    pub(crate) fn bearer_tokens(&self) -> Vec<String> {
+        lock(&self.bearer_tokens).clone()
     }
 
     pub(crate) fn push_failure(&self, failure: MockFailure) {

@@ -16,7 +16,10 @@ mod openai;
 pub mod outbound;
 pub mod pricing;
 mod provider;
+mod response;
 mod secret;
+#[cfg(test)]
+mod test_support;
 
 pub use accumulate::{ResponseAccumulator, collect_response};
 pub use anthropic::Anthropic;

@@ -29,7 +29,7 @@ use crate::{HttpSettings, ProviderError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockedRange {
     pub network: IpNet,
-    /// What the range is for, such as "private network".
+    /// Purpose of the range, such as "private network".
     pub description: &'static str,
 }
 
@@ -113,8 +113,10 @@ pub struct BlockedAddress {
 pub enum OutboundError {
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// The URL's host is an IP literal in a blocked range. The address is not a `source`,
+    /// because the message already contains it.
     #[error("URL host {0}")]
-    Blocked(#[from] BlockedAddress),
+    Blocked(BlockedAddress),
     #[error("resolving {host} failed: {message}")]
     Resolve { host: String, message: String },
     #[error("{host} resolves only to blocked addresses: {}", list(blocked))]
@@ -155,8 +157,8 @@ pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, InvalidNetwork> {
         .collect()
 }
 
-/// Which addresses a guarded request may connect to: every address outside the blocked
-/// ranges, plus those inside an allowed network (except cloud metadata addresses).
+/// Address rule of guarded requests. Every address outside the blocked ranges is allowed,
+/// and so is every address inside an allowed network except the cloud metadata addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
     allowed: Vec<IpNet>,
@@ -211,7 +213,7 @@ impl AddressPolicy {
             .and_then(|inner| inner.strip_suffix(']'))
             .unwrap_or(host);
         if let Ok(address) = literal.parse::<IpAddr>() {
-            self.check(address)?;
+            self.check(address).map_err(OutboundError::Blocked)?;
         }
         Ok(())
     }

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use reqwest::header::HeaderValue;
+
+use crate::ProviderError;
+
 /// A provider API key. `Debug` prints `ApiKey(***)`, there is no `Display`, and the key is
 /// read only through [`ApiKey::expose`].
 #[derive(Clone, PartialEq, Eq)]
@@ -16,6 +20,30 @@ impl ApiKey {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Returns the key as a header value, marked sensitive so that HTTP logging does not
+    /// print it.
+    pub(crate) fn header_value(&self) -> Result<HeaderValue, ProviderError> {
+        sensitive_header_value(self.expose())
+    }
+
+    /// Returns `Bearer {key}` as an `Authorization` header value, marked sensitive so that
+    /// HTTP logging does not print it.
+    pub(crate) fn bearer_header_value(&self) -> Result<HeaderValue, ProviderError> {
+        sensitive_header_value(&format!("Bearer {}", self.expose()))
+    }
+}
+
+/// Returns `value` as a sensitive header value, or an authentication error when it contains
+/// characters that HTTP headers do not allow, such as a line break.
+fn sensitive_header_value(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut header = HeaderValue::try_from(value).map_err(|_| {
+        ProviderError::Authentication(
+            "API key contains characters that are not allowed in an HTTP header".to_owned(),
+        )
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 impl fmt::Debug for ApiKey {
@@ -26,6 +54,8 @@ impl fmt::Debug for ApiKey {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -38,5 +68,34 @@ mod tests {
     #[test]
     fn expose_returns_key() {
         assert_eq!(ApiKey::new("sk-secret-value").expose(), "sk-secret-value");
+    }
+
+    #[test]
+    fn header_value_is_sensitive_key() {
+        let value = ApiKey::new("sk-secret-value").header_value().unwrap();
+
+        assert_eq!(value, "sk-secret-value");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn bearer_header_value_is_sensitive_token() {
+        let value = ApiKey::new("sk-secret-value")
+            .bearer_header_value()
+            .unwrap();
+
+        assert_eq!(value, "Bearer sk-secret-value");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn key_with_newline_is_authentication_error() {
+        let key = ApiKey::new("sk-secret\nvalue");
+
+        let plain = key.header_value().map_err(|error| error.code());
+        let bearer = key.bearer_header_value().map_err(|error| error.code());
+
+        assert_eq!(plain, Err("authentication"));
+        assert_eq!(bearer, Err("authentication"));
     }
 }

@@ -2,10 +2,16 @@
 
 use std::{env, fmt, str::FromStr, time::Duration};
 
-use crate::secret::Secret;
+use ipnet::IpNet;
+use providers::{Anthropic, Gemini, Groq, Ollama, OpenAi, ProviderKind};
+
+use crate::{crypto, secret::Secret};
 
 /// Development secret used when `SECRET_KEY` is unset outside production.
 const DEVELOPMENT_SECRET_KEY: &str = "development-only-secret-key-change-me-0123456789";
+/// Development Fernet key used when `ENCRYPTION_KEY` is unset outside production: the
+/// URL-safe base64 of the 32 bytes `development-only-encryption-key!`.
+const DEVELOPMENT_ENCRYPTION_KEY: &str = "ZGV2ZWxvcG1lbnQtb25seS1lbmNyeXB0aW9uLWtleSE=";
 
 /// A setting that is missing or cannot be parsed.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +47,16 @@ pub struct Settings {
     /// Prefix of every Redis key and queue name, so that several deployments share a server.
     pub redis_prefix: String,
     pub secret_key: Secret,
+    /// Fernet keys of the secrets stored in the database. The first encrypts new values;
+    /// every key is tried when decrypting, so a rotated-out key keeps working until the
+    /// stored values are encrypted again.
+    pub encryption_keys: Vec<Secret>,
+    /// Private networks that URLs chosen by tenants may reach, such as a local model server.
+    pub allowed_private_networks: Vec<IpNet>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    pub openai_api_key: Option<Secret>,
-    pub openai_base_url: String,
+    /// Platform keys and base URLs of the providers, used when a tenant has stored none.
+    pub providers: ProviderEndpoints,
     pub cors_allowed_origins: Vec<String>,
     /// Messages sent to the provider, counting the new user message.
     pub context_messages: u64,
@@ -65,6 +77,7 @@ impl fmt::Debug for Settings {
             .field("api_addr", &self.api_addr)
             .field("redis_prefix", &self.redis_prefix)
             .field("auto_migrate", &self.auto_migrate)
+            .field("allowed_private_networks", &self.allowed_private_networks)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +117,25 @@ impl Settings {
             None if production => return Err(ConfigError::Missing { name: "SECRET_KEY" }),
             None => Secret::new(DEVELOPMENT_SECRET_KEY),
         };
+        let encryption_keys = match get("ENCRYPTION_KEY") {
+            Some(list) => encryption_keys(&list)?,
+            None if production => {
+                return Err(ConfigError::Missing {
+                    name: "ENCRYPTION_KEY",
+                });
+            }
+            None => vec![Secret::new(DEVELOPMENT_ENCRYPTION_KEY)],
+        };
+        let allowed_private_networks = match get("ALLOWED_PRIVATE_NETWORKS") {
+            Some(list) => providers::outbound::parse_networks(&list).map_err(|error| {
+                ConfigError::Invalid {
+                    name: "ALLOWED_PRIVATE_NETWORKS",
+                    value: list.clone(),
+                    reason: error.to_string(),
+                }
+            })?,
+            None => Vec::new(),
+        };
 
         let database_url = get("DATABASE_URL")
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/task_assistant".into());
@@ -117,9 +149,7 @@ impl Settings {
         )?;
         let redis_url = get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
         check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
-        let openai_base_url =
-            get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into());
-        check_url("OPENAI_BASE_URL", &openai_base_url, &["http", "https"])?;
+        let providers = ProviderEndpoints::from_lookup(&get)?;
 
         let parse_or = |name: &'static str, default: u64| parse(name, get(name), default);
         let seconds =
@@ -134,10 +164,11 @@ impl Settings {
             redis_url,
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "ta".into()),
             secret_key,
+            encryption_keys,
+            allowed_private_networks,
             access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
             refresh_token_ttl: seconds("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
-            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
-            openai_base_url: openai_base_url.trim_end_matches('/').to_owned(),
+            providers,
             cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|list| {
                     list.split(',')
@@ -183,6 +214,99 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+/// Splits and checks the comma-separated Fernet keys of `ENCRYPTION_KEY`. An error names the
+/// position of the bad key, never its value.
+fn encryption_keys(list: &str) -> Result<Vec<Secret>, ConfigError> {
+    let keys: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .collect();
+    let count = keys.len();
+    for (index, key) in keys.iter().enumerate() {
+        if !crypto::is_fernet_key(key) {
+            return Err(ConfigError::Invalid {
+                name: "ENCRYPTION_KEY",
+                value: format!("key {} of {count}, {} characters", index + 1, key.len()),
+                reason: "expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)".into(),
+            });
+        }
+    }
+    if keys.is_empty() {
+        return Err(invalid(
+            "ENCRYPTION_KEY",
+            list,
+            "expected one or more comma-separated Fernet keys",
+        ));
+    }
+    Ok(keys.into_iter().map(Secret::new).collect())
+}
+
+/// A provider's platform key and base URL.
+#[derive(Clone)]
+pub struct ProviderEndpoint {
+    pub api_key: Option<Secret>,
+    pub base_url: String,
+}
+
+/// The platform's endpoint of every provider.
+#[derive(Clone)]
+pub struct ProviderEndpoints {
+    openai: ProviderEndpoint,
+    anthropic: ProviderEndpoint,
+    gemini: ProviderEndpoint,
+    groq: ProviderEndpoint,
+    ollama: ProviderEndpoint,
+}
+
+impl ProviderEndpoints {
+    /// Reads `<PROVIDER>_API_KEY` and `<PROVIDER>_BASE_URL` for each provider. Gemini's key
+    /// is `GOOGLE_API_KEY`, the name Google's own tools use.
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let endpoint = |key: &'static str, url: &'static str, default: &str| {
+            let base_url = get(url).unwrap_or_else(|| default.to_owned());
+            check_url(url, &base_url, &["http", "https"])?;
+            Ok(ProviderEndpoint {
+                api_key: get(key).map(Secret::new),
+                base_url: base_url.trim_end_matches('/').to_owned(),
+            })
+        };
+        Ok(Self {
+            openai: endpoint(
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                OpenAi::DEFAULT_BASE_URL,
+            )?,
+            anthropic: endpoint(
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+                Anthropic::DEFAULT_BASE_URL,
+            )?,
+            gemini: endpoint(
+                "GOOGLE_API_KEY",
+                "GEMINI_BASE_URL",
+                Gemini::DEFAULT_BASE_URL,
+            )?,
+            groq: endpoint("GROQ_API_KEY", "GROQ_BASE_URL", Groq::DEFAULT_BASE_URL)?,
+            ollama: endpoint(
+                "OLLAMA_API_KEY",
+                "OLLAMA_BASE_URL",
+                Ollama::DEFAULT_BASE_URL,
+            )?,
+        })
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> &ProviderEndpoint {
+        match kind {
+            ProviderKind::OpenAi => &self.openai,
+            ProviderKind::Anthropic => &self.anthropic,
+            ProviderKind::Gemini => &self.gemini,
+            ProviderKind::Groq => &self.groq,
+            ProviderKind::Ollama => &self.ollama,
+        }
     }
 }
 
@@ -262,11 +386,91 @@ mod tests {
         assert_eq!(error.to_string(), "SECRET_KEY is required in production");
     }
 
+    /// Returns a Fernet key for tests: the URL-safe base64 of 32 bytes of `fill`.
+    fn fernet_key(fill: u8) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE.encode([fill; 32])
+    }
+
     #[test]
     fn production_turns_auto_migrate_off() {
         let key = "k".repeat(40);
-        let settings = settings_with(&[("APP_ENV", "production"), ("SECRET_KEY", &key)]).unwrap();
+        let encryption_key = fernet_key(1);
+        let settings = settings_with(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", &key),
+            ("ENCRYPTION_KEY", &encryption_key),
+        ])
+        .unwrap();
         assert!(!settings.auto_migrate);
+    }
+
+    #[test]
+    fn production_requires_encryption_key() {
+        let key = "k".repeat(40);
+        let error = settings_with(&[("APP_ENV", "production"), ("SECRET_KEY", &key)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "ENCRYPTION_KEY is required in production"
+        );
+    }
+
+    #[test]
+    fn development_has_default_encryption_key() {
+        let settings = settings_with(&[]).unwrap();
+        assert_eq!(settings.encryption_keys.len(), 1);
+        assert!(crypto::is_fernet_key(settings.encryption_keys[0].expose()));
+    }
+
+    #[test]
+    fn encryption_keys_keep_their_order() {
+        let (first, second) = (fernet_key(1), fernet_key(2));
+        let list = format!(" {first} , {second} ");
+        let settings = settings_with(&[("ENCRYPTION_KEY", &list)]).unwrap();
+        let keys: Vec<&str> = settings
+            .encryption_keys
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(keys, [first.as_str(), second.as_str()]);
+    }
+
+    #[test]
+    fn invalid_encryption_key_named_without_its_value() {
+        let list = format!("{},not-a-fernet-key", fernet_key(1));
+        let error = settings_with(&[("ENCRYPTION_KEY", &list)]).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("ENCRYPTION_KEY is invalid"),
+            "{message}"
+        );
+        assert!(message.contains("key 2 of 2"), "{message}");
+        assert!(!message.contains("not-a-fernet-key"), "{message}");
+    }
+
+    #[test]
+    fn allowed_private_networks_parsed() {
+        let settings =
+            settings_with(&[("ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")]).unwrap();
+        let expected: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        assert_eq!(settings.allowed_private_networks, expected);
+        assert!(
+            settings_with(&[])
+                .unwrap()
+                .allowed_private_networks
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn malformed_allowed_network_names_variable() {
+        let error = settings_with(&[("ALLOWED_PRIVATE_NETWORKS", "10.0.0.0/99")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("ALLOWED_PRIVATE_NETWORKS is invalid"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The domain of Task Assistant: authentication, tenancy, agents, conversations, chat,
-//! tasks, usage and job payloads. Used by the api and the worker; no HTTP or GraphQL here.
+//! tasks, usage, provider credentials and job payloads. Used by the api and the worker; no
+//! HTTP or GraphQL here.
 
 pub mod agents;
 pub mod auth;
@@ -7,6 +8,8 @@ pub mod chat;
 pub mod config;
 pub mod context;
 pub mod conversations;
+pub mod credentials;
+pub mod crypto;
 pub mod error;
 pub mod health;
 pub mod jobs;

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use providers::outbound::{AddressPolicy, GuardedClient};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::{
     auth::tokens::TokenKeys,
     chat::registry::GenerationRegistry,
     config::Settings,
+    crypto::SecretCipher,
     error::{ServiceError, ServiceResult},
     jobs::JobQueue,
     redis_conn::Redis,
@@ -19,7 +21,13 @@ pub struct Platform {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub redis: Redis,
+    /// Client for URLs that the platform's operator configured.
     pub http: reqwest::Client,
+    /// Client for URLs that tenants chose, which reaches only public addresses and the
+    /// networks of `ALLOWED_PRIVATE_NETWORKS`.
+    pub guarded_http: GuardedClient,
+    /// Encryption of the secrets stored in the database, with the keys of `ENCRYPTION_KEY`.
+    pub cipher: Arc<SecretCipher>,
     pub tokens: Arc<TokenKeys>,
     pub jobs: JobQueue,
     pub generations: Arc<GenerationRegistry>,
@@ -40,11 +48,19 @@ impl Platform {
         let db = Database::connect(options).await?;
 
         let redis = Redis::new(&settings.redis_url, settings.redis_prefix.clone())?;
-        let http = providers::http_client(&providers::HttpSettings {
+        let http_settings = providers::HttpSettings {
             connect_timeout: settings.provider_connect_timeout,
             read_timeout: settings.provider_read_timeout,
-        })
-        .map_err(|error| ServiceError::internal(format!("building the HTTP client: {error}")))?;
+        };
+        let http = providers::http_client(&http_settings).map_err(|error| {
+            ServiceError::internal(format!("building the HTTP client: {error}"))
+        })?;
+        let policy = AddressPolicy::new(settings.allowed_private_networks.clone());
+        let guarded_http = GuardedClient::new(&http_settings, policy).map_err(|error| {
+            ServiceError::internal(format!("building the guarded HTTP client: {error}"))
+        })?;
+        let cipher = SecretCipher::new(&settings.encryption_keys)
+            .map_err(|error| ServiceError::internal(format!("loading ENCRYPTION_KEY: {error}")))?;
         let tokens = Arc::new(TokenKeys::new(&settings)?);
         let jobs = JobQueue::new(redis.clone());
 
@@ -53,6 +69,8 @@ impl Platform {
             db,
             redis,
             http,
+            guarded_http,
+            cipher: Arc::new(cipher),
             tokens,
             jobs,
             generations: Arc::default(),

@@ -5,7 +5,8 @@
 //! Run with `RUST_LOG=off cargo bench -p tests --bench chat_path`. It needs PostgreSQL and
 //! Redis as the integration tests do, and creates and drops its own databases and Redis keys.
 //! `CHAT_BENCH_ROUNDS`, `CHAT_BENCH_ITERATIONS` and `CHAT_BENCH_WARMUP` set the sample size,
-//! and `CHAT_BENCH_ONLY` (comma-separated measurement names) limits what runs.
+//! `CHAT_BENCH_ONLY` (comma-separated measurement names) limits what runs, and
+//! `CHAT_BENCH_WORKER=off` starts the apps without the worker that otherwise runs in-process.
 //! Without the `--bench` argument that `cargo bench` passes (as under `cargo test
 //! --all-targets`), it runs one short round as a smoke test.
 //! The report is a Markdown table on stdout; docs/benchmarks.md explains the method.
@@ -53,11 +54,11 @@ const MESSAGE_STREAM: &str =
     "subscription($id: ID!) { messageStream(messageId: $id) { cursor kind delta } }";
 
 fn main() -> anyhow::Result<()> {
-    let size = SampleSize::from_env()?;
+    let settings = BenchSettings::from_env()?;
     let mut provider = ProviderSide::start()?;
     let server = Builder::new_multi_thread().enable_all().build()?;
 
-    let result = run_all(&server, &mut provider, size);
+    let result = run_all(&server, &mut provider, settings);
     provider.stop();
     let report = result?;
     let mut stdout = std::io::stdout().lock();
@@ -70,10 +71,16 @@ fn main() -> anyhow::Result<()> {
 fn run_all(
     server: &Runtime,
     provider: &mut ProviderSide,
-    size: SampleSize,
+    settings: BenchSettings,
 ) -> anyhow::Result<String> {
-    let direct_app = server.block_on(TestApp::spawn_with(app_options(&provider.direct_url)))?;
-    let relayed_app = match server.block_on(TestApp::spawn_with(app_options(&provider.relay_url))) {
+    let direct_app = server.block_on(TestApp::spawn_with(app_options(
+        &provider.direct_url,
+        settings.worker,
+    )))?;
+    let relayed_app = match server.block_on(TestApp::spawn_with(app_options(
+        &provider.relay_url,
+        settings.worker,
+    ))) {
         Ok(app) => app,
         Err(error) => {
             server.block_on(direct_app.shutdown());
@@ -84,7 +91,7 @@ fn run_all(
     let client = Builder::new_current_thread().enable_all().build()?;
     let result = client.block_on(async {
         let mut bench = Bench::prepare(
-            size,
+            settings,
             server.handle().clone(),
             &direct_app,
             &relayed_app,
@@ -101,29 +108,33 @@ fn run_all(
 }
 
 /// Options of an app whose OpenAI adapter calls `provider_url` (the app's own mock stays
-/// idle). The worker runs as it does next to the api in a one-machine deployment, and access
-/// tokens outlive the whole run.
-fn app_options(provider_url: &str) -> TestOptions {
+/// idle). Access tokens outlive the whole run.
+fn app_options(provider_url: &str, worker: bool) -> TestOptions {
     TestOptions {
         env: vec![
             ("OPENAI_BASE_URL".into(), provider_url.into()),
             ("ACCESS_TOKEN_TTL_SECONDS".into(), "86400".into()),
         ],
+        worker,
         ..TestOptions::default()
     }
 }
 
-/// Rounds, and iterations per round, of every measurement.
+/// What to measure, and how often.
 #[derive(Debug, Clone)]
-struct SampleSize {
+struct BenchSettings {
     rounds: usize,
+    /// Iterations per round whose samples are dropped.
     warmup: usize,
+    /// Iterations per round whose samples are kept.
     iterations: usize,
     /// Names of the measurements to run, all when empty.
     only: Vec<String>,
+    /// Whether each app runs the worker in its process.
+    worker: bool,
 }
 
-impl SampleSize {
+impl BenchSettings {
     /// Reads the environment, with defaults for a full run or, without `--bench`, a smoke test.
     fn from_env() -> anyhow::Result<Self> {
         let full = std::env::args().any(|argument| argument == "--bench");
@@ -133,6 +144,7 @@ impl SampleSize {
             warmup: env_count("CHAT_BENCH_WARMUP", warmup)?,
             iterations: env_count("CHAT_BENCH_ITERATIONS", iterations)?,
             only: parse_only(std::env::var("CHAT_BENCH_ONLY").ok().as_deref())?,
+            worker: parse_worker(std::env::var("CHAT_BENCH_WORKER").ok().as_deref())?,
         })
     }
 
@@ -163,6 +175,15 @@ fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
             Ok(count)
         }
         Err(_) => Ok(default),
+    }
+}
+
+/// Parses `CHAT_BENCH_WORKER`: `on` (the default) or `off`.
+fn parse_worker(value: Option<&str>) -> anyhow::Result<bool> {
+    match value.map(str::trim) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => bail!("CHAT_BENCH_WORKER={other} is invalid, expected on or off"),
     }
 }
 
@@ -238,7 +259,7 @@ impl Percentiles {
 
 /// The rows of the summary table: each measurement's percentiles, one entry per round.
 struct Report {
-    size: SampleSize,
+    settings: BenchSettings,
     rows: Vec<(&'static str, Vec<Percentiles>)>,
     /// Shortest time between sending a subscription and the relay forwarding the first token.
     min_subscription_lead: Option<Duration>,
@@ -277,9 +298,15 @@ impl Report {
         let _ = writeln!(
             text,
             "\n## chat_path: {} rounds of {} iterations after {} warm-up\n",
-            self.size.rounds, self.size.iterations, self.size.warmup
+            self.settings.rounds, self.settings.iterations, self.settings.warmup
         );
         let _ = writeln!(text, "Machine: {}\n", machine_description());
+        let worker = if self.settings.worker {
+            "in the api process"
+        } else {
+            "not running"
+        };
+        let _ = writeln!(text, "Worker: {worker}\n");
         let _ = writeln!(
             text,
             "Milliseconds: median of the rounds, then [lowest, highest round].\n"
@@ -727,19 +754,23 @@ enum Measurement {
     ServiceAuthenticate,
     /// `authenticate` and `chat::send_message` called inside the api process.
     ServiceSendMessage,
-    /// `SELECT 1` on the api's pool.
+    /// `SELECT 1` on the api's pool, which takes a connection from the pool for each query.
     PostgresSelect,
+    /// `SELECT 1` on a connection held in an open transaction: one network round trip.
+    PostgresRoundTrip,
     /// A transaction with two inserts, committed: the durable-write floor of `sendMessage`.
     PostgresInsertCommit,
     /// `XADD` on the shared connection until a waiting `XREAD BLOCK` on another returns.
     RedisStreamHop,
+    /// Opening a Redis connection as each subscription does for its blocking reads.
+    RedisConnect,
 }
 
 /// A named list of samples.
 type Series = (&'static str, Vec<Duration>);
 
 impl Measurement {
-    const ALL: [Measurement; 14] = [
+    const ALL: [Measurement; 16] = [
         Measurement::ProviderCompletion,
         Measurement::ProviderStream,
         Measurement::TypenameAnonymous,
@@ -752,8 +783,10 @@ impl Measurement {
         Measurement::ServiceAuthenticate,
         Measurement::ServiceSendMessage,
         Measurement::PostgresSelect,
+        Measurement::PostgresRoundTrip,
         Measurement::PostgresInsertCommit,
         Measurement::RedisStreamHop,
+        Measurement::RedisConnect,
     ];
 
     /// Returns the name that `CHAT_BENCH_ONLY` selects the measurement by.
@@ -771,8 +804,10 @@ impl Measurement {
             Measurement::ServiceAuthenticate => "service.authenticate",
             Measurement::ServiceSendMessage => "service.send_message",
             Measurement::PostgresSelect => "postgres.select_1",
+            Measurement::PostgresRoundTrip => "postgres.round_trip",
             Measurement::PostgresInsertCommit => "postgres.insert_commit",
             Measurement::RedisStreamHop => "redis.stream_hop",
+            Measurement::RedisConnect => "redis.connect",
         }
     }
 }
@@ -815,7 +850,7 @@ impl Chat {
 
 /// The prepared state of a benchmark run.
 struct Bench<'provider> {
-    size: SampleSize,
+    settings: BenchSettings,
     server: Handle,
     http: reqwest::Client,
     /// The app whose provider sends its reply at once.
@@ -834,7 +869,7 @@ struct Bench<'provider> {
 
 impl<'provider> Bench<'provider> {
     async fn prepare(
-        size: SampleSize,
+        settings: BenchSettings,
         server: Handle,
         direct_app: &TestApp,
         relayed_app: &TestApp,
@@ -863,7 +898,7 @@ impl<'provider> Bench<'provider> {
             )
             .await?;
         Ok(Self {
-            size,
+            settings,
             server,
             http: reqwest::Client::new(),
             direct,
@@ -881,13 +916,13 @@ impl<'provider> Bench<'provider> {
     /// Runs every measurement once per round, round after round, and renders the report.
     async fn run(&mut self) -> anyhow::Result<String> {
         let mut report = Report {
-            size: self.size.clone(),
+            settings: self.settings.clone(),
             rows: Vec::new(),
             min_subscription_lead: None,
         };
-        for round in 1..=self.size.rounds {
+        for round in 1..=self.settings.rounds {
             for measurement in Measurement::ALL {
-                if !self.size.includes(measurement) {
+                if !self.settings.includes(measurement) {
                     continue;
                 }
                 let all_series = self
@@ -895,7 +930,7 @@ impl<'provider> Bench<'provider> {
                     .await
                     .with_context(|| format!("measuring {} failed", measurement.name()))?;
                 for (name, samples) in all_series {
-                    let percentiles = Percentiles::of(self.size.measured(samples))?;
+                    let percentiles = Percentiles::of(self.settings.measured(samples))?;
                     let _ = writeln!(
                         std::io::stderr(),
                         "round {round}: {name} p50 {:.3} ms, p99 {:.3} ms",
@@ -926,7 +961,7 @@ impl<'provider> Bench<'provider> {
     }
 
     async fn measure(&mut self, measurement: Measurement) -> anyhow::Result<Vec<Series>> {
-        let total = self.size.total();
+        let total = self.settings.total();
         let platform = self.direct.platform.clone();
         let token = self.direct.token.clone();
         let samples = match measurement {
@@ -949,18 +984,24 @@ impl<'provider> Bench<'provider> {
                 self.server.spawn(measuring).await??
             }
             Measurement::PostgresSelect => {
-                self.server
-                    .spawn(postgres_select(platform, total))
-                    .await??
+                let measuring = postgres_select(platform, total);
+                self.server.spawn(measuring).await??
+            }
+            Measurement::PostgresRoundTrip => {
+                let measuring = postgres_round_trip(platform, total);
+                self.server.spawn(measuring).await??
             }
             Measurement::PostgresInsertCommit => {
                 let measuring = postgres_insert_commit(platform, total);
                 self.server.spawn(measuring).await??
             }
             Measurement::RedisStreamHop => {
-                self.server
-                    .spawn(redis_stream_hop(platform, total))
-                    .await??
+                let measuring = redis_stream_hop(platform, total);
+                self.server.spawn(measuring).await??
+            }
+            Measurement::RedisConnect => {
+                let measuring = redis_connect(platform, total);
+                self.server.spawn(measuring).await??
             }
         };
         Ok(vec![(measurement.name(), samples)])
@@ -971,8 +1012,8 @@ impl<'provider> Bench<'provider> {
                            "messages": [{ "role": "user", "content": USER_MESSAGE }] })
         .to_string()
         .into_bytes();
-        let mut samples = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut samples = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let (elapsed, _) =
                 timed_post(&self.http, &self.provider_url, Some("sk-test"), &body).await?;
             samples.push(elapsed);
@@ -984,9 +1025,9 @@ impl<'provider> Bench<'provider> {
         let body = json!({ "model": MODEL, "stream": true,
                            "messages": [{ "role": "user", "content": USER_MESSAGE }] })
         .to_string();
-        let mut first_chunks = Vec::with_capacity(self.size.total());
-        let mut replies = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut first_chunks = Vec::with_capacity(self.settings.total());
+        let mut replies = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let request = self
                 .http
                 .post(&self.provider_url)
@@ -1015,8 +1056,8 @@ impl<'provider> Bench<'provider> {
     async fn repeat_query(&self, query: &str, bearer: bool) -> anyhow::Result<Vec<Duration>> {
         let body = graphql_body(query, json!({}));
         let token = bearer.then_some(self.direct.token.as_str());
-        let mut samples = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut samples = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let (elapsed, response) =
                 timed_post(&self.http, &self.direct.graphql_url, token, &body).await?;
             graphql_data(&response)?;
@@ -1027,8 +1068,8 @@ impl<'provider> Bench<'provider> {
 
     async fn send_message(&self) -> anyhow::Result<Vec<Duration>> {
         let body = self.direct.send_message_body();
-        let mut samples = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut samples = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let (elapsed, response) = timed_post(
                 &self.http,
                 &self.direct.graphql_url,
@@ -1045,8 +1086,8 @@ impl<'provider> Bench<'provider> {
 
     async fn send_to_first_delta(&mut self) -> anyhow::Result<Vec<Duration>> {
         let body = self.direct.send_message_body();
-        let mut samples = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut samples = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let started = Instant::now();
             let (_, response) = timed_post(
                 &self.http,
@@ -1066,8 +1107,8 @@ impl<'provider> Bench<'provider> {
     }
 
     async fn subscribe_to_finished_reply(&mut self) -> anyhow::Result<Vec<Duration>> {
-        let mut samples = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut samples = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             let started = Instant::now();
             let operation = self
                 .direct_subscriber
@@ -1082,9 +1123,9 @@ impl<'provider> Bench<'provider> {
 
     async fn first_token(&mut self) -> anyhow::Result<Vec<Series>> {
         let body = self.relayed.send_message_body();
-        let mut first_tokens = Vec::with_capacity(self.size.total());
-        let mut send_messages = Vec::with_capacity(self.size.total());
-        for _ in 0..self.size.total() {
+        let mut first_tokens = Vec::with_capacity(self.settings.total());
+        let mut send_messages = Vec::with_capacity(self.settings.total());
+        for _ in 0..self.settings.total() {
             while self.first_tokens.try_recv().is_ok() {}
             let (elapsed, response) = timed_post(
                 &self.http,
@@ -1175,6 +1216,18 @@ async fn postgres_select(platform: Platform, total: usize) -> anyhow::Result<Vec
     Ok(samples)
 }
 
+async fn postgres_round_trip(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let txn = platform.db.begin().await?;
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        txn.execute_unprepared("SELECT 1").await?;
+        samples.push(started.elapsed());
+    }
+    txn.rollback().await?;
+    Ok(samples)
+}
+
 async fn postgres_insert_commit(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
     let insert = "INSERT INTO bench_commit (id, content) VALUES ($1, $2)";
     let mut samples = Vec::with_capacity(total);
@@ -1228,5 +1281,16 @@ async fn redis_stream_hop(platform: Platform, total: usize) -> anyhow::Result<Ve
         last_id = id;
     }
     let () = writer.del(&key).await?;
+    Ok(samples)
+}
+
+async fn redis_connect(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        let connection = platform.redis.blocking_connection().await?;
+        samples.push(started.elapsed());
+        drop(connection);
+    }
     Ok(samples)
 }

@@ -81,7 +81,6 @@ async fn agent_conversation_message_task_reject_bad_fields() {
         ("model", json!("")),
         ("temperature", json!(3.5)),
         ("maxTokens", json!(0)),
-        ("provider", json!("ANTHROPIC")),
     ];
     for (name, value) in agent_cases {
         let mut input = agent.clone();

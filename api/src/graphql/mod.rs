@@ -6,6 +6,7 @@ pub mod chat;
 pub mod connection;
 pub mod context;
 pub mod conversations;
+pub mod credentials;
 pub mod error;
 pub mod loaders;
 pub mod scalars;
@@ -25,6 +26,7 @@ pub struct QueryRoot(
     auth::AuthQuery,
     agents::AgentQuery,
     conversations::ConversationQuery,
+    credentials::CredentialQuery,
     tasks::TaskQuery,
     usage::UsageQuery,
 );
@@ -35,6 +37,7 @@ pub struct MutationRoot(
     agents::AgentMutation,
     conversations::ConversationMutation,
     chat::ChatMutation,
+    credentials::CredentialMutation,
     tasks::TaskMutation,
 );
 

@@ -89,11 +89,12 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 11] = [
+pub const APPLICATION_TABLES: [&str; 12] = [
     "agents",
     "conversations",
     "memberships",
     "messages",
+    "provider_credentials",
     "sessions",
     "subscriptions",
     "tasks",

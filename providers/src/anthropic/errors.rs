@@ -1,12 +1,11 @@
 //! Mapping of Anthropic error responses, HTTP statuses and error objects to [`ProviderError`].
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::wire::{ErrorBody, ErrorDetail};
 use crate::ProviderError;
+use crate::response::retry_after;
 
 /// Status Anthropic returns when its API is temporarily overloaded, outside the HTTP standard.
 const STATUS_OVERLOADED: u16 = 529;
@@ -80,23 +79,6 @@ pub(super) fn error_from_detail(detail: &ErrorDetail) -> ProviderError {
 fn is_context_too_long(detail: &ErrorDetail) -> bool {
     let message = detail.message.to_ascii_lowercase();
     message.contains("prompt is too long") || message.contains("exceed context limit")
-}
-
-/// Reads the delay before a retry from the `retry-after` header, in seconds.
-///
-/// NOTE: the HTTP-date form of `retry-after` is ignored. Anthropic sends seconds.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(seconds).ok()
 }
 
 #[cfg(test)]

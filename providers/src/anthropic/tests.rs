@@ -2,39 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use serde_json::json;
 
 use super::*;
+use crate::test_support::LocalServer;
 use crate::{HttpSettings, http_client};
-
-/// The path and headers of one received request.
-type Received = Arc<Mutex<Vec<(String, HeaderMap)>>>;
-
-/// Starts a server on 127.0.0.1 that responds to every request with `status` and `body`, and
-/// returns its base URL and the requests it received.
-async fn start_server(status: StatusCode, body: serde_json::Value) -> (String, Received) {
-    let received: Received = Arc::default();
-    let state = (Arc::clone(&received), status, body);
-    let app = Router::new()
-        .fallback(
-            |State((received, status, body)): State<(Received, StatusCode, serde_json::Value)>,
-             uri: Uri,
-             headers: HeaderMap| async move {
-                received.lock().unwrap().push((uri.to_string(), headers));
-                (status, axum::Json(body))
-            },
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), received)
-}
 
 fn adapter(base_url: &str, key: &str) -> Anthropic {
     let client = http_client(&HttpSettings::default()).unwrap();
@@ -53,14 +26,14 @@ fn model_list() -> serde_json::Value {
 
 #[tokio::test]
 async fn probe_lists_models_with_key_headers() {
-    let (base_url, received) = start_server(StatusCode::OK, model_list()).await;
-    let anthropic = adapter(&format!("{base_url}/"), "sk-ant-test");
+    let server = LocalServer::start(StatusCode::OK, model_list()).await;
+    let anthropic = adapter(&format!("{}/", server.base_url), "sk-ant-test");
 
     let result = anthropic.probe().await;
 
     assert_eq!(result, Ok(()));
     assert_eq!(anthropic.kind(), ProviderKind::Anthropic);
-    let received = received.lock().unwrap();
+    let received = server.received();
     assert_eq!(received.len(), 1);
     let (path, headers) = &received[0];
     assert_eq!(path, "/v1/models");
@@ -73,9 +46,9 @@ async fn probe_lists_models_with_key_headers() {
 async fn probe_rejected_key_is_authentication() {
     let body = json!({"type": "error",
                       "error": {"type": "authentication_error", "message": "invalid x-api-key"}});
-    let (base_url, _received) = start_server(StatusCode::UNAUTHORIZED, body).await;
+    let server = LocalServer::start(StatusCode::UNAUTHORIZED, body).await;
 
-    let error = adapter(&base_url, "sk-ant-wrong")
+    let error = adapter(&server.base_url, "sk-ant-wrong")
         .probe()
         .await
         .unwrap_err();
@@ -90,9 +63,12 @@ async fn probe_rejected_key_is_authentication() {
 
 #[tokio::test]
 async fn probe_other_body_is_decode_error() {
-    let (base_url, _received) = start_server(StatusCode::OK, json!({"status": "ok"})).await;
+    let server = LocalServer::start(StatusCode::OK, json!({"status": "ok"})).await;
 
-    let error = adapter(&base_url, "sk-ant-test").probe().await.unwrap_err();
+    let error = adapter(&server.base_url, "sk-ant-test")
+        .probe()
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(&error, ProviderError::Decode(m) if m.contains("model list")),
@@ -102,8 +78,8 @@ async fn probe_other_body_is_decode_error() {
 
 #[tokio::test]
 async fn empty_key_rejected_before_sending() {
-    let (base_url, received) = start_server(StatusCode::OK, model_list()).await;
-    let anthropic = adapter(&base_url, "");
+    let server = LocalServer::start(StatusCode::OK, model_list()).await;
+    let anthropic = adapter(&server.base_url, "");
     let request = ChatRequest {
         model: "claude-haiku-4-5".to_owned(),
         messages: vec![crate::ChatMessage::user("Hi")],
@@ -121,14 +97,14 @@ async fn empty_key_rejected_before_sending() {
         matches!(stream, ProviderError::Authentication(_)),
         "stream: {stream:?}"
     );
-    assert!(received.lock().unwrap().is_empty());
+    assert!(server.received().is_empty());
 }
 
 #[tokio::test]
 async fn key_with_newline_is_authentication_error() {
-    let (base_url, received) = start_server(StatusCode::OK, model_list()).await;
+    let server = LocalServer::start(StatusCode::OK, model_list()).await;
 
-    let error = adapter(&base_url, "sk-ant\ntest")
+    let error = adapter(&server.base_url, "sk-ant\ntest")
         .probe()
         .await
         .unwrap_err();
@@ -137,5 +113,5 @@ async fn key_with_newline_is_authentication_error() {
         matches!(error, ProviderError::Authentication(_)),
         "error: {error:?}"
     );
-    assert!(received.lock().unwrap().is_empty());
+    assert!(server.received().is_empty());
 }

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 
 use super::wire::{ErrorBody, ErrorStatus};
 use crate::ProviderError;
+use crate::response::{duration_from_seconds, retry_after};
 
 /// Maps a non-success response. The message comes from the Google error body, or from the
 /// raw body when it is not one.
@@ -30,7 +31,7 @@ pub(super) fn error_from_response(
     } else {
         format!("{} (HTTP status {status})", error.message)
     };
-    let retry_after = retry_after_header(headers).max(retry_delay(&error));
+    let retry_after = retry_after(headers).max(retry_delay(&error));
 
     classify(status.as_u16(), &error, message, retry_after)
 }
@@ -108,28 +109,7 @@ fn retry_delay(error: &ErrorStatus) -> Option<Duration> {
 /// `"1.500s"`.
 fn parse_protobuf_duration(text: &str) -> Option<Duration> {
     let seconds = text.trim().strip_suffix('s')?.parse::<f64>().ok()?;
-    non_negative_seconds(seconds)
-}
-
-/// Reads the standard `retry-after` header in seconds.
-///
-/// NOTE: the HTTP-date form of `retry-after` is ignored.
-fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
-    non_negative_seconds(seconds)
-}
-
-fn non_negative_seconds(seconds: f64) -> Option<Duration> {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(seconds).ok()
+    duration_from_seconds(seconds)
 }
 
 #[cfg(test)]

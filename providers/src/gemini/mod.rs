@@ -6,8 +6,6 @@ mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use reqwest::header::HeaderValue;
 use reqwest::{RequestBuilder, Response};
 
 use self::errors::{error_from_response, error_from_status};
@@ -15,13 +13,10 @@ use self::stream::decode_stream;
 use self::wire::{
     GenerateContentResponse, ModelList, chat_response, generate_content_request, model_path,
 };
+use crate::response::{self, read_json};
 use crate::{
     ApiKey, ChatProvider, ChatRequest, ChatResponse, EventStream, ProviderError, ProviderKind,
 };
-
-/// Maximum number of bytes of an error body that are read, so that a misbehaving server
-/// cannot make the client buffer an unbounded body.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The header that carries the API key.
 const API_KEY_HEADER: &str = "x-goog-api-key";
@@ -58,43 +53,17 @@ impl Gemini {
 
     /// Adds the API key header, marked sensitive so that HTTP logging does not print it.
     fn authorize(&self, builder: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
-        let key = self.api_key.expose();
-        if key.is_empty() {
+        if self.api_key.expose().is_empty() {
             return Err(ProviderError::Authentication(
                 "Gemini API key is empty: configure a key for this provider".to_owned(),
             ));
         }
-        let mut value = HeaderValue::try_from(key).map_err(|_| {
-            ProviderError::Authentication(
-                "API key contains characters that are not allowed in an HTTP header".to_owned(),
-            )
-        })?;
-        value.set_sensitive(true);
-        Ok(builder.header(API_KEY_HEADER, value))
+        Ok(builder.header(API_KEY_HEADER, self.api_key.header_value()?))
     }
 
     /// Sends the request and returns the response if its status is a success.
     async fn send(&self, builder: RequestBuilder) -> Result<Response, ProviderError> {
-        let response = self
-            .authorize(builder)?
-            .send()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-
-        let headers = response.headers().clone();
-        let body = read_limited(response, MAX_ERROR_BODY_BYTES).await;
-        let error = error_from_response(status, &headers, &body);
-        tracing::debug!(
-            http.response.status_code = status.as_u16(),
-            error.type = error.code(),
-            "provider returned an error status"
-        );
-        Err(error)
+        response::send(self.authorize(builder)?, error_from_response).await
     }
 
     /// Posts the request to `{model}:generateContent`, or to `{model}:streamGenerateContent`
@@ -128,13 +97,7 @@ impl ChatProvider for Gemini {
     )]
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let response = self.post_generate(request, false).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        let response: GenerateContentResponse = serde_json::from_slice(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid Gemini response: {error}")))?;
+        let response: GenerateContentResponse = read_json(response, "Gemini response").await?;
         if let Some(status) = &response.error {
             return Err(error_from_status(status));
         }
@@ -154,30 +117,9 @@ impl ChatProvider for Gemini {
     #[tracing::instrument(skip_all, fields(gen_ai.provider.name = "gemini"))]
     async fn probe(&self) -> Result<(), ProviderError> {
         let response = self.send(self.client.get(self.url("/models"))).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        serde_json::from_slice::<ModelList>(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid model list: {error}")))?;
+        read_json::<ModelList>(response, "model list").await?;
         Ok(())
     }
-}
-
-/// Reads at most `limit` bytes of the body. A body that fails half way returns what arrived,
-/// because the status alone already classifies the error.
-async fn read_limited(response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let remaining = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(remaining)]);
-        if body.len() == limit {
-            break;
-        }
-    }
-    body
 }
 
 #[cfg(test)]

@@ -3,50 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use serde_json::{Value, json};
+use axum::http::StatusCode;
+use serde_json::json;
 
 use super::*;
+use crate::test_support::LocalServer;
 use crate::{ChatMessage, HttpSettings, http_client};
-
-/// Requests a [`LocalServer`] received, as path with query and headers.
-type Received = Arc<Mutex<Vec<(String, HeaderMap)>>>;
-
-/// A server on 127.0.0.1 that responds to every request with one status and JSON body.
-struct LocalServer {
-    base_url: String,
-    received: Received,
-}
-
-impl LocalServer {
-    async fn start(status: StatusCode, body: Value) -> Self {
-        let received = Received::default();
-        let app = Router::new()
-            .fallback(respond)
-            .with_state((Arc::clone(&received), status, body));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base_url, received }
-    }
-
-    fn received(&self) -> Vec<(String, HeaderMap)> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-async fn respond(
-    State((received, status, body)): State<(Received, StatusCode, Value)>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> (StatusCode, axum::Json<Value>) {
-    received.lock().unwrap().push((uri.to_string(), headers));
-    (status, axum::Json(body))
-}
 
 fn adapter(base_url: &str, key: &str) -> Gemini {
     let client = http_client(&HttpSettings::default()).unwrap();

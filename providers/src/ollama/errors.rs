@@ -1,12 +1,11 @@
 //! Mapping of Ollama error statuses and `{"error": "..."}` messages to [`ProviderError`].
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 
 use super::wire::ErrorBody;
 use crate::ProviderError;
+use crate::response::retry_after;
 
 /// Status that some gateways use for "overloaded", outside the HTTP standard.
 const STATUS_OVERLOADED: u16 = 529;
@@ -67,23 +66,6 @@ pub(super) fn error_from_message(message: String) -> ProviderError {
 fn is_context_overflow(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("context length") || message.contains("context window")
-}
-
-/// Reads the delay before a retry from the `retry-after` header in seconds.
-///
-/// NOTE: the HTTP-date form of `retry-after` is ignored.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(seconds).ok()
 }
 
 #[cfg(test)]

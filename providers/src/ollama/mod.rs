@@ -9,20 +9,16 @@ mod stream;
 mod wire;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{RequestBuilder, Response};
 
 use self::errors::error_from_response;
 use self::stream::decode_stream;
 use self::wire::{ChatChunk, Version, chat_request};
+use crate::response::{self, read_json};
 use crate::{
     ApiKey, ChatProvider, ChatRequest, ChatResponse, EventStream, ProviderError, ProviderKind,
 };
-
-/// Maximum number of bytes of an error body that are read, so that a misbehaving server
-/// cannot make the client buffer an unbounded body.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Adapter for Ollama's native chat API.
 #[derive(Debug, Clone)]
@@ -66,38 +62,12 @@ impl Ollama {
         let Some(api_key) = &self.api_key else {
             return Ok(builder);
         };
-        let mut value =
-            HeaderValue::try_from(format!("Bearer {}", api_key.expose())).map_err(|_| {
-                ProviderError::Authentication(
-                    "API key contains characters that are not allowed in an HTTP header".to_owned(),
-                )
-            })?;
-        value.set_sensitive(true);
-        Ok(builder.header(AUTHORIZATION, value))
+        Ok(builder.header(AUTHORIZATION, api_key.bearer_header_value()?))
     }
 
     /// Sends the request and returns the response if its status is a success.
     async fn send(&self, builder: RequestBuilder) -> Result<Response, ProviderError> {
-        let response = self
-            .authorize(builder)?
-            .send()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-
-        let headers = response.headers().clone();
-        let body = read_limited(response, MAX_ERROR_BODY_BYTES).await;
-        let error = error_from_response(status, &headers, &body);
-        tracing::debug!(
-            http.response.status_code = status.as_u16(),
-            error.type = error.code(),
-            "provider returned an error status"
-        );
-        Err(error)
+        response::send(self.authorize(builder)?, error_from_response).await
     }
 
     async fn post_chat(
@@ -108,19 +78,6 @@ impl Ollama {
         let body = chat_request(request, stream)?;
         self.send(self.client.post(self.url("/api/chat")).json(&body))
             .await
-    }
-
-    /// Reads a whole success body and parses it as `T`, naming `body_name` in a decode error.
-    async fn read_json<T: serde::de::DeserializeOwned>(
-        response: Response,
-        body_name: &str,
-    ) -> Result<T, ProviderError> {
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        serde_json::from_slice(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid {body_name}: {error}")))
     }
 }
 
@@ -136,7 +93,7 @@ impl ChatProvider for Ollama {
     )]
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let response = self.post_chat(request, false).await?;
-        let chunk: ChatChunk = Self::read_json(response, "chat response").await?;
+        let chunk: ChatChunk = read_json(response, "chat response").await?;
         ChatResponse::try_from(chunk)
     }
 
@@ -153,25 +110,10 @@ impl ChatProvider for Ollama {
     #[tracing::instrument(skip_all, fields(gen_ai.provider.name = "ollama"))]
     async fn probe(&self) -> Result<(), ProviderError> {
         let response = self.send(self.client.get(self.url("/api/version"))).await?;
-        let version: Version = Self::read_json(response, "version response").await?;
+        let version: Version = read_json(response, "version response").await?;
         tracing::debug!(ollama.version = %version.version, "ollama probe succeeded");
         Ok(())
     }
-}
-
-/// Reads at most `limit` bytes of the body. A body that fails half way returns what arrived,
-/// because the status alone already classifies the error.
-async fn read_limited(response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let remaining = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(remaining)]);
-        if body.len() == limit {
-            break;
-        }
-    }
-    body
 }
 
 #[cfg(test)]

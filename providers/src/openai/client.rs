@@ -1,18 +1,14 @@
 //! The HTTP client of the Chat Completions API: endpoints, bearer authentication and error
 //! statuses, shared by OpenAI and the OpenAI-compatible providers.
 
-use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{RequestBuilder, Response};
 
 use super::errors::error_from_response;
 use super::stream::decode_stream;
 use super::wire::{Completion, ModelList, completion_request};
+use crate::response::{self, read_json};
 use crate::{ApiKey, ChatRequest, ChatResponse, EventStream, ProviderError};
-
-/// Maximum number of bytes of an error body that are read, so that a misbehaving server
-/// cannot make the client buffer an unbounded body.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The differences of an OpenAI-compatible provider from OpenAI's Chat Completions API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,14 +53,7 @@ impl ChatCompletionsClient {
         request: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
         let response = self.post_completion(request, false).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        let completion: Completion = serde_json::from_slice(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid chat completion: {error}")))?;
-
+        let completion: Completion = read_json(response, "chat completion").await?;
         ChatResponse::try_from(completion)
     }
 
@@ -76,13 +65,7 @@ impl ChatCompletionsClient {
     /// Lists the models, which costs no tokens.
     pub(crate) async fn probe(&self) -> Result<(), ProviderError> {
         let response = self.send(self.client.get(self.url("/models"))).await?;
-
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-        serde_json::from_slice::<ModelList>(&body)
-            .map_err(|error| ProviderError::Decode(format!("invalid model list: {error}")))?;
+        read_json::<ModelList>(response, "model list").await?;
         Ok(())
     }
 
@@ -92,38 +75,12 @@ impl ChatCompletionsClient {
 
     /// Adds the bearer token, marked sensitive so that HTTP logging does not print it.
     fn authorize(&self, builder: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
-        let mut value = HeaderValue::try_from(format!("Bearer {}", self.api_key.expose()))
-            .map_err(|_| {
-                ProviderError::Authentication(
-                    "API key contains characters that are not allowed in an HTTP header".to_owned(),
-                )
-            })?;
-        value.set_sensitive(true);
-        Ok(builder.header(AUTHORIZATION, value))
+        Ok(builder.header(AUTHORIZATION, self.api_key.bearer_header_value()?))
     }
 
     /// Sends the request and returns the response if its status is a success.
     async fn send(&self, builder: RequestBuilder) -> Result<Response, ProviderError> {
-        let response = self
-            .authorize(builder)?
-            .send()
-            .await
-            .map_err(|error| ProviderError::from_transport(&error))?;
-
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-
-        let headers = response.headers().clone();
-        let body = read_limited(response, MAX_ERROR_BODY_BYTES).await;
-        let error = error_from_response(status, &headers, &body);
-        tracing::debug!(
-            http.response.status_code = status.as_u16(),
-            error.type = error.code(),
-            "provider returned an error status"
-        );
-        Err(error)
+        response::send(self.authorize(builder)?, error_from_response).await
     }
 
     async fn post_completion(
@@ -135,19 +92,4 @@ impl ChatCompletionsClient {
         self.send(self.client.post(self.url("/chat/completions")).json(&body))
             .await
     }
-}
-
-/// Reads at most `limit` bytes of the body. A body that fails half way returns what arrived,
-/// because the status alone already classifies the error.
-async fn read_limited(response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(Ok(chunk)) = chunks.next().await {
-        let remaining = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(remaining)]);
-        if body.len() == limit {
-            break;
-        }
-    }
-    body
 }

@@ -7,6 +7,7 @@ use reqwest::header::HeaderMap;
 
 use super::wire::{ErrorBody, ErrorDetail};
 use crate::ProviderError;
+use crate::response::{self, duration_from_seconds, header_number};
 
 /// Status that some gateways and providers use for "overloaded", outside the HTTP standard.
 const STATUS_OVERLOADED: u16 = 529;
@@ -97,23 +98,11 @@ fn is_overloaded(detail: &ErrorDetail) -> bool {
 /// standard `retry-after` header (seconds).
 ///
 /// NOTE: the HTTP-date form of `retry-after` is ignored. OpenAI sends seconds.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header_number = |name: &str| -> Option<f64> {
-        let value = headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()?;
-        (value.is_finite() && value >= 0.0).then_some(value)
-    };
-
-    let seconds = match header_number("retry-after-ms") {
-        Some(millis) => millis / 1000.0,
-        None => header_number("retry-after")?,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    match header_number(headers, "retry-after-ms") {
+        Some(millis) => duration_from_seconds(millis / 1000.0),
+        None => response::retry_after(headers),
+    }
 }
 
 #[cfg(test)]

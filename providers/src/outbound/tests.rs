@@ -20,7 +20,7 @@ fn allowing(networks: &str) -> AddressPolicy {
     AddressPolicy::new(parse_networks(networks).unwrap())
 }
 
-/// The description of the range that blocks `address`, or `None` when it is allowed.
+/// Returns the description of the range that blocks `address`, or `None` when it is allowed.
 fn blocked_as(policy: &AddressPolicy, address: &str) -> Option<&'static str> {
     policy
         .check(ip(address))

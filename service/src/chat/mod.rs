@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 use entity::{MessageRole, MessageStatus, Role, agent, message};
-use providers::{ApiKey, ChatMessage, ChatProvider, ChatRequest, OpenAi, ProviderKind};
+use providers::{
+    Anthropic, ChatMessage, ChatProvider, ChatRequest, Gemini, Groq, Ollama, OpenAi, ProviderKind,
+};
 use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, conversations,
+    Platform, RequestContext, TenantId, conversations, credentials,
     error::{ServiceError, ServiceResult},
     validation::MAX_MESSAGE_CHARS,
 };
@@ -32,34 +34,29 @@ pub struct SentMessage {
 
 /// Whether this platform has an adapter for `kind`.
 pub fn provider_available(_platform: &Platform, kind: ProviderKind) -> bool {
-    // TODO: Anthropic, Gemini, Groq and Ollama have no adapter yet.
-    kind == ProviderKind::OpenAi
+    ProviderKind::ALL.contains(&kind)
 }
 
-/// Builds the adapter for `kind` over the shared HTTP client.
-pub fn provider_for(
+/// Builds the adapter for `kind` with the tenant's own credential when it stored one, and
+/// with the platform's key otherwise.
+pub async fn provider_for(
     platform: &Platform,
+    tenant_id: TenantId,
     kind: ProviderKind,
 ) -> ServiceResult<Box<dyn ChatProvider>> {
-    match kind {
-        ProviderKind::OpenAi => {
-            let key = platform
-                .settings
-                .openai_api_key
-                .as_ref()
-                .map(|key| key.expose())
-                .unwrap_or("");
-            Ok(Box::new(OpenAi::new(
-                platform.http.clone(),
-                platform.settings.openai_base_url.clone(),
-                ApiKey::new(key),
-            )))
+    let endpoint = credentials::endpoint_for(platform, tenant_id, kind).await?;
+    let (client, base_url, key) = (endpoint.client, endpoint.base_url, endpoint.api_key);
+    Ok(match kind {
+        ProviderKind::OpenAi => Box::new(OpenAi::new(client, base_url, key)),
+        ProviderKind::Anthropic => Box::new(Anthropic::new(client, base_url, key)),
+        ProviderKind::Gemini => Box::new(Gemini::new(client, base_url, key)),
+        ProviderKind::Groq => Box::new(Groq::new(client, base_url, key)),
+        // Ollama needs no key; one is sent only when configured, for proxies in front.
+        ProviderKind::Ollama => {
+            let key = (!key.expose().is_empty()).then_some(key);
+            Box::new(Ollama::new(client, base_url, key))
         }
-        other => Err(ServiceError::invalid(
-            "provider",
-            format!("provider {other} is not available on this platform"),
-        )),
-    }
+    })
 }
 
 /// Stores the user's message, creates the assistant message in state `streaming`, and
@@ -82,7 +79,7 @@ pub async fn send_message(
             conversation.id
         ))
     })?;
-    let provider = provider_for(platform, provider_kind)?;
+    let provider = provider_for(platform, ctx.tenant_id, provider_kind).await?;
     let agent = match conversation.agent_id {
         Some(agent_id) => {
             agent::Entity::find_by_id(agent_id)

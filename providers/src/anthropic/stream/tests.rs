@@ -2,49 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
-use futures_util::{StreamExt, stream};
 use serde_json::json;
 
 use super::decode_stream;
+use crate::test_support::{self, Item, fixture, text};
 use crate::{FinishReason, ProviderError, StreamEvent, Usage};
 
-type Item = Result<StreamEvent, ProviderError>;
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/anthropic/",
-            $name
-        ))
-    };
-}
-
-/// Decodes a body delivered as the given chunks.
 async fn decode_chunks(chunks: Vec<Vec<u8>>) -> Vec<Item> {
-    let body = stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| Ok::<_, reqwest::Error>(Bytes::from(chunk))),
-    );
-    decode_stream(body).collect().await
+    test_support::decode_chunks(decode_stream, chunks).await
 }
 
-/// Decodes the body whole, byte by byte, and split in two at every byte position, checking
-/// that each delivery gives the same events.
 async fn decode_every_split(body: &[u8]) -> Vec<Item> {
-    let whole = decode_chunks(vec![body.to_vec()]).await;
-
-    let single_bytes = decode_chunks(body.iter().map(|byte| vec![*byte]).collect()).await;
-    assert_eq!(single_bytes, whole, "body delivered one byte at a time");
-
-    for position in 0..=body.len() {
-        let (head, tail) = body.split_at(position);
-        let split = decode_chunks(vec![head.to_vec(), tail.to_vec()]).await;
-        assert_eq!(split, whole, "body split at byte {position}");
-    }
-    whole
+    test_support::decode_every_split(body, decode_chunks).await
 }
 
 /// Frames each payload as one server-sent event named after its `type`.
@@ -55,10 +24,6 @@ fn sse_body(payloads: &[serde_json::Value]) -> Vec<u8> {
         body.push_str(&format!("event: {name}\ndata: {payload}\n\n"));
     }
     body.into_bytes()
-}
-
-fn text(delta: &str) -> Item {
-    Ok(StreamEvent::TextDelta(delta.to_owned()))
 }
 
 fn tool_delta(index: u32, id: Option<&str>, name: Option<&str>, arguments: &str) -> Item {
@@ -72,7 +37,7 @@ fn tool_delta(index: u32, id: Option<&str>, name: Option<&str>, arguments: &str)
 
 #[tokio::test]
 async fn text_with_usage_every_split() {
-    let events = decode_every_split(fixture!("text_with_usage.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("anthropic", "text_with_usage.sse").as_bytes()).await;
 
     // Input is 25 uncached + 1024 read from the cache + 40 written to it. Output is the
     // final running total from message_delta, not 1 + 9.
@@ -94,7 +59,7 @@ async fn text_with_usage_every_split() {
 
 #[tokio::test]
 async fn crlf_line_endings_every_split() {
-    let body = fixture!("text_with_usage.sse").replace('\n', "\r\n");
+    let body = fixture!("anthropic", "text_with_usage.sse").replace('\n', "\r\n");
 
     let events = decode_every_split(body.as_bytes()).await;
 
@@ -105,7 +70,7 @@ async fn crlf_line_endings_every_split() {
 
 #[tokio::test]
 async fn tool_use_every_split() {
-    let events = decode_every_split(fixture!("tool_use.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("anthropic", "tool_use.sse").as_bytes()).await;
 
     let weather = "toolu_01T1x1fJ34qAmk2tNTrN7Up6";
     let list = "toolu_01GpPM4Q8e1zQ8yQdUBUXaFG";
@@ -129,7 +94,7 @@ async fn tool_use_every_split() {
 
 #[tokio::test]
 async fn refusal_is_content_filter() {
-    let events = decode_every_split(fixture!("refusal.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("anthropic", "refusal.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 30,
@@ -147,7 +112,7 @@ async fn refusal_is_content_filter() {
 
 #[tokio::test]
 async fn error_event_ends_stream_with_error() {
-    let events = decode_every_split(fixture!("error_mid_stream.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("anthropic", "error_mid_stream.sse").as_bytes()).await;
 
     assert_eq!(
         events,
@@ -160,7 +125,7 @@ async fn error_event_ends_stream_with_error() {
 
 #[tokio::test]
 async fn stream_cut_before_message_stop_is_unavailable() {
-    let events = decode_every_split(fixture!("cut_without_stop.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("anthropic", "cut_without_stop.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 3);
     assert_eq!(events[0], text("Cut"));
@@ -176,7 +141,9 @@ async fn stream_cut_before_message_stop_is_unavailable() {
 async fn events_after_message_stop_ignored() {
     let late = json!({"type": "content_block_delta", "index": 0,
                       "delta": {"type": "text_delta", "text": "late"}});
-    let mut body = fixture!("text_with_usage.sse").as_bytes().to_vec();
+    let mut body = fixture!("anthropic", "text_with_usage.sse")
+        .as_bytes()
+        .to_vec();
     body.extend(sse_body(&[late]));
 
     let events = decode_chunks(vec![body]).await;

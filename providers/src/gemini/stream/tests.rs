@@ -2,27 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
-use futures_util::{StreamExt, stream};
-
 use super::decode_stream;
 use crate::gemini::wire::GENERATED_CALL_ID_PREFIX;
+use crate::test_support::{self, Item, fixture, text};
 use crate::{FinishReason, ProviderError, StreamEvent, Usage};
-
-type Item = Result<StreamEvent, ProviderError>;
 
 /// The id that [`normalize_ids`] puts in place of a generated tool call id.
 const GENERATED: &str = "<generated>";
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/gemini/",
-            $name
-        ))
-    };
-}
 
 /// Replaces generated tool call ids with [`GENERATED`], after checking their form, because
 /// each decoding generates new ones.
@@ -54,39 +40,18 @@ fn normalize_ids(items: Vec<Item>) -> Vec<Item> {
         .collect()
 }
 
-/// Decodes a body delivered as the given chunks.
+/// Decodes a body delivered as the given chunks, with generated ids normalized.
 async fn decode_chunks(chunks: Vec<Vec<u8>>) -> Vec<Item> {
-    let body = stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| Ok::<_, reqwest::Error>(Bytes::from(chunk))),
-    );
-    normalize_ids(decode_stream(body).collect().await)
+    normalize_ids(test_support::decode_chunks(decode_stream, chunks).await)
 }
 
-/// Decodes the body whole, byte by byte, and split in two at every byte position, checking
-/// that each delivery gives the same events.
 async fn decode_every_split(body: &[u8]) -> Vec<Item> {
-    let whole = decode_chunks(vec![body.to_vec()]).await;
-
-    let single_bytes = decode_chunks(body.iter().map(|byte| vec![*byte]).collect()).await;
-    assert_eq!(single_bytes, whole, "body delivered one byte at a time");
-
-    for position in 0..=body.len() {
-        let (head, tail) = body.split_at(position);
-        let split = decode_chunks(vec![head.to_vec(), tail.to_vec()]).await;
-        assert_eq!(split, whole, "body split at byte {position}");
-    }
-    whole
-}
-
-fn text(delta: &str) -> Item {
-    Ok(StreamEvent::TextDelta(delta.to_owned()))
+    test_support::decode_every_split(body, decode_chunks).await
 }
 
 #[tokio::test]
 async fn text_with_usage_every_split() {
-    let events = decode_every_split(fixture!("text_with_usage.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("gemini", "text_with_usage.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 1200,
@@ -106,7 +71,7 @@ async fn text_with_usage_every_split() {
 
 #[tokio::test]
 async fn lf_line_endings_every_split() {
-    let body = fixture!("text_with_usage.sse").replace("\r\n", "\n");
+    let body = fixture!("gemini", "text_with_usage.sse").replace("\r\n", "\n");
 
     let events = decode_every_split(body.as_bytes()).await;
 
@@ -117,7 +82,7 @@ async fn lf_line_endings_every_split() {
 
 #[tokio::test]
 async fn tool_calls_every_split() {
-    let events = decode_every_split(fixture!("tool_calls.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("gemini", "tool_calls.sse").as_bytes()).await;
 
     let call = |index: u32, name: &str, arguments: &str| {
         Ok(StreamEvent::ToolCallDelta {
@@ -145,10 +110,9 @@ async fn tool_calls_every_split() {
 
 #[tokio::test]
 async fn generated_ids_distinct_within_stream() {
-    let body = fixture!("tool_calls.sse").as_bytes().to_vec();
-    let chunks = stream::iter([Ok::<_, reqwest::Error>(Bytes::from(body))]);
+    let body = fixture!("gemini", "tool_calls.sse").as_bytes().to_vec();
 
-    let items: Vec<Item> = decode_stream(chunks).collect().await;
+    let items = test_support::decode_chunks(decode_stream, vec![body]).await;
 
     let ids: Vec<String> = items
         .into_iter()
@@ -165,7 +129,7 @@ async fn generated_ids_distinct_within_stream() {
 
 #[tokio::test]
 async fn blocked_prompt_every_split() {
-    let events = decode_every_split(fixture!("blocked_prompt.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("gemini", "blocked_prompt.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 8,
@@ -184,7 +148,7 @@ async fn blocked_prompt_every_split() {
 
 #[tokio::test]
 async fn error_object_ends_stream_with_error() {
-    let events = decode_every_split(fixture!("error_mid_stream.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("gemini", "error_mid_stream.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], text("Partial"));
@@ -198,7 +162,7 @@ async fn error_object_ends_stream_with_error() {
 
 #[tokio::test]
 async fn stream_cut_before_finish_is_unavailable() {
-    let events = decode_every_split(fixture!("cut_without_finish.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("gemini", "cut_without_finish.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 3);
     assert_eq!(events[0], text("Cut"));
@@ -212,7 +176,8 @@ async fn stream_cut_before_finish_is_unavailable() {
 
 #[tokio::test]
 async fn max_tokens_without_text_every_split() {
-    let events = decode_every_split(fixture!("max_tokens_without_text.sse").as_bytes()).await;
+    let events =
+        decode_every_split(fixture!("gemini", "max_tokens_without_text.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 9,

@@ -5,34 +5,16 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
 
 use super::{LineDecoder, MAX_LINE_BYTES, decode_stream};
+use crate::test_support::{self, Item, fixture, text};
 use crate::{FinishReason, ProviderError, StreamEvent, Usage};
-
-type Item = Result<StreamEvent, ProviderError>;
 
 /// Placeholder that replaces generated tool call ids, which differ on every decode.
 const GENERATED_ID: &str = "<generated>";
 
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/ollama/",
-            $name
-        ))
-    };
-}
-
-/// Decodes a body delivered as the given chunks.
 async fn decode_chunks(chunks: Vec<Vec<u8>>) -> Vec<Item> {
-    let body = stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| Ok::<_, reqwest::Error>(Bytes::from(chunk))),
-    );
-    decode_stream(body).collect().await
+    test_support::decode_chunks(decode_stream, chunks).await
 }
 
 /// Replaces each generated tool call id with [`GENERATED_ID`] after checking that it has the
@@ -68,26 +50,12 @@ fn replace_generated_ids(items: Vec<Item>, server_ids: &[&str]) -> Vec<Item> {
         .collect()
 }
 
-/// Decodes the body whole, byte by byte, and split in two at every byte position, checking
-/// that each delivery gives the same events.
+/// Decodes the body in every chunking, with generated ids replaced as in
+/// [`replace_generated_ids`].
 async fn decode_every_split(body: &[u8], server_ids: &[&str]) -> Vec<Item> {
     let decode =
         |chunks| async move { replace_generated_ids(decode_chunks(chunks).await, server_ids) };
-    let whole = decode(vec![body.to_vec()]).await;
-
-    let single_bytes = decode(body.iter().map(|byte| vec![*byte]).collect()).await;
-    assert_eq!(single_bytes, whole, "body delivered one byte at a time");
-
-    for position in 0..=body.len() {
-        let (head, tail) = body.split_at(position);
-        let split = decode(vec![head.to_vec(), tail.to_vec()]).await;
-        assert_eq!(split, whole, "body split at byte {position}");
-    }
-    whole
-}
-
-fn text(delta: &str) -> Item {
-    Ok(StreamEvent::TextDelta(delta.to_owned()))
+    test_support::decode_every_split(body, decode).await
 }
 
 fn tool_call(index: u32, id: &str, name: &str, arguments: &str) -> Item {
@@ -110,7 +78,7 @@ fn usage(input_tokens: i64, output_tokens: i64) -> Item {
 
 #[tokio::test]
 async fn text_every_split() {
-    let events = decode_every_split(fixture!("text.ndjson").as_bytes(), &[]).await;
+    let events = decode_every_split(fixture!("ollama", "text.ndjson").as_bytes(), &[]).await;
 
     let expected = vec![
         text("Un café"),
@@ -124,7 +92,7 @@ async fn text_every_split() {
 
 #[tokio::test]
 async fn crlf_line_endings_every_split() {
-    let body = fixture!("text.ndjson").replace('\n', "\r\n");
+    let body = fixture!("ollama", "text.ndjson").replace('\n', "\r\n");
 
     let events = decode_every_split(body.as_bytes(), &[]).await;
 
@@ -135,7 +103,7 @@ async fn crlf_line_endings_every_split() {
 
 #[tokio::test]
 async fn tool_calls_every_split() {
-    let events = decode_every_split(fixture!("tool_calls.ndjson").as_bytes(), &[]).await;
+    let events = decode_every_split(fixture!("ollama", "tool_calls.ndjson").as_bytes(), &[]).await;
 
     let expected = vec![
         tool_call(0, GENERATED_ID, "get_weather", r#"{"city":"Paris"}"#),
@@ -149,7 +117,7 @@ async fn tool_calls_every_split() {
 
 #[tokio::test]
 async fn server_tool_call_ids_kept() {
-    let body = fixture!("tool_calls_with_ids.ndjson").as_bytes();
+    let body = fixture!("ollama", "tool_calls_with_ids.ndjson").as_bytes();
 
     let events = decode_every_split(body, &["call_lyywui55"]).await;
 
@@ -163,7 +131,11 @@ async fn server_tool_call_ids_kept() {
 
 #[tokio::test]
 async fn error_line_ends_stream_with_error() {
-    let events = decode_every_split(fixture!("error_mid_stream.ndjson").as_bytes(), &[]).await;
+    let events = decode_every_split(
+        fixture!("ollama", "error_mid_stream.ndjson").as_bytes(),
+        &[],
+    )
+    .await;
 
     let message = "an error was encountered while running the model: unexpected EOF";
     let expected = vec![
@@ -176,7 +148,11 @@ async fn error_line_ends_stream_with_error() {
 
 #[tokio::test]
 async fn stream_cut_before_done_is_unavailable() {
-    let events = decode_every_split(fixture!("cut_without_done.ndjson").as_bytes(), &[]).await;
+    let events = decode_every_split(
+        fixture!("ollama", "cut_without_done.ndjson").as_bytes(),
+        &[],
+    )
+    .await;
 
     assert_eq!(events.len(), 3);
     assert_eq!(events[0], text("Cut"));
@@ -190,7 +166,7 @@ async fn stream_cut_before_done_is_unavailable() {
 
 #[tokio::test]
 async fn final_line_without_newline_decoded() {
-    let body = fixture!("length_without_final_newline.ndjson").as_bytes();
+    let body = fixture!("ollama", "length_without_final_newline.ndjson").as_bytes();
     assert_ne!(body.last(), Some(&b'\n'));
 
     let events = decode_every_split(body, &[]).await;
@@ -205,7 +181,7 @@ async fn final_line_without_newline_decoded() {
 
 #[tokio::test]
 async fn cut_inside_last_line_is_unavailable() {
-    let body = fixture!("text.ndjson");
+    let body = fixture!("ollama", "text.ndjson");
     let cut = &body[..body.len() - 10];
 
     let events = decode_every_split(cut.as_bytes(), &[]).await;
@@ -237,7 +213,7 @@ async fn invalid_last_line_is_decode_error() {
 #[tokio::test]
 async fn lines_after_done_ignored() {
     let late = r#"{"message":{"role":"assistant","content":"late"},"done":false}"#;
-    let body = format!("{}{late}\n", fixture!("text.ndjson"));
+    let body = format!("{}{late}\n", fixture!("ollama", "text.ndjson"));
 
     let events = decode_chunks(vec![body.into_bytes()]).await;
 
@@ -247,7 +223,7 @@ async fn lines_after_done_ignored() {
 
 #[tokio::test]
 async fn blank_lines_skipped() {
-    let body = fixture!("text.ndjson").replace('\n', "\n\n  \n");
+    let body = fixture!("ollama", "text.ndjson").replace('\n', "\n\n  \n");
 
     let events = decode_chunks(vec![body.into_bytes()]).await;
 

@@ -3,67 +3,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
-use futures_util::{StreamExt, stream};
-
 use super::decode_stream;
+use crate::test_support::{self, Item, fixture, text};
 use crate::{FinishReason, ProviderError, StreamEvent, Usage};
 
-type Item = Result<StreamEvent, ProviderError>;
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/openai/",
-            $name
-        ))
-    };
-}
-
-macro_rules! groq_fixture {
-    ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/groq/",
-            $name
-        ))
-    };
-}
-
-/// Decodes a body delivered as the given chunks.
 async fn decode_chunks(chunks: Vec<Vec<u8>>) -> Vec<Item> {
-    let body = stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| Ok::<_, reqwest::Error>(Bytes::from(chunk))),
-    );
-    decode_stream(body).collect().await
+    test_support::decode_chunks(decode_stream, chunks).await
 }
 
-/// Decodes the body whole, byte by byte, and split in two at every byte position, checking
-/// that each delivery gives the same events.
 async fn decode_every_split(body: &[u8]) -> Vec<Item> {
-    let whole = decode_chunks(vec![body.to_vec()]).await;
-
-    let single_bytes = decode_chunks(body.iter().map(|byte| vec![*byte]).collect()).await;
-    assert_eq!(single_bytes, whole, "body delivered one byte at a time");
-
-    for position in 0..=body.len() {
-        let (head, tail) = body.split_at(position);
-        let split = decode_chunks(vec![head.to_vec(), tail.to_vec()]).await;
-        assert_eq!(split, whole, "body split at byte {position}");
-    }
-    whole
-}
-
-fn text(delta: &str) -> Item {
-    Ok(StreamEvent::TextDelta(delta.to_owned()))
+    test_support::decode_every_split(body, decode_chunks).await
 }
 
 #[tokio::test]
 async fn text_with_usage_every_split() {
-    let events = decode_every_split(fixture!("text_with_usage.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("openai", "text_with_usage.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 1200,
@@ -83,7 +37,7 @@ async fn text_with_usage_every_split() {
 
 #[tokio::test]
 async fn crlf_line_endings_every_split() {
-    let body = fixture!("text_with_usage.sse").replace('\n', "\r\n");
+    let body = fixture!("openai", "text_with_usage.sse").replace('\n', "\r\n");
 
     let events = decode_every_split(body.as_bytes()).await;
 
@@ -94,7 +48,7 @@ async fn crlf_line_endings_every_split() {
 
 #[tokio::test]
 async fn tool_calls_every_split() {
-    let events = decode_every_split(fixture!("tool_calls.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("openai", "tool_calls.sse").as_bytes()).await;
 
     let delta = |index: u32, id: Option<&str>, name: Option<&str>, arguments: &str| {
         Ok(StreamEvent::ToolCallDelta {
@@ -123,7 +77,7 @@ async fn tool_calls_every_split() {
 
 #[tokio::test]
 async fn error_object_ends_stream_with_error() {
-    let events = decode_every_split(fixture!("error_mid_stream.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("openai", "error_mid_stream.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], text("Partial"));
@@ -136,7 +90,7 @@ async fn error_object_ends_stream_with_error() {
 
 #[tokio::test]
 async fn stream_cut_before_done_is_unavailable() {
-    let events = decode_every_split(fixture!("cut_without_done.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("openai", "cut_without_done.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 3);
     assert_eq!(events[0], text("Cut"));
@@ -150,7 +104,8 @@ async fn stream_cut_before_done_is_unavailable() {
 
 #[tokio::test]
 async fn missing_usage_is_not_an_error() {
-    let events = decode_every_split(fixture!("length_without_usage.sse").as_bytes()).await;
+    let events =
+        decode_every_split(fixture!("openai", "length_without_usage.sse").as_bytes()).await;
 
     assert_eq!(
         events,
@@ -160,7 +115,7 @@ async fn missing_usage_is_not_an_error() {
 
 #[tokio::test]
 async fn finish_without_done_ends_cleanly() {
-    let body = fixture!("length_without_usage.sse").replace("data: [DONE]\n\n", "");
+    let body = fixture!("openai", "length_without_usage.sse").replace("data: [DONE]\n\n", "");
 
     let events = decode_chunks(vec![body.into_bytes()]).await;
 
@@ -174,7 +129,7 @@ async fn finish_without_done_ends_cleanly() {
 async fn events_after_done_ignored() {
     let body = format!(
         "{}data: {{\"choices\":[{{\"delta\":{{\"content\":\"late\"}}}}]}}\n\n",
-        fixture!("length_without_usage.sse")
+        fixture!("openai", "length_without_usage.sse")
     );
 
     let events = decode_chunks(vec![body.into_bytes()]).await;
@@ -261,7 +216,8 @@ async fn refusal_finishes_with_content_filter() {
 
 #[tokio::test]
 async fn groq_usage_read_from_x_groq() {
-    let events = decode_every_split(groq_fixture!("text_with_x_groq_usage.sse").as_bytes()).await;
+    let events =
+        decode_every_split(fixture!("groq", "text_with_x_groq_usage.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 2048,
@@ -280,7 +236,7 @@ async fn groq_usage_read_from_x_groq() {
 
 #[tokio::test]
 async fn groq_whole_tool_call() {
-    let events = decode_every_split(groq_fixture!("tool_call_whole.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("groq", "tool_call_whole.sse").as_bytes()).await;
 
     let usage = Usage {
         input_tokens: 190,
@@ -303,7 +259,7 @@ async fn groq_whole_tool_call() {
 
 #[tokio::test]
 async fn groq_early_stop_is_unavailable() {
-    let events = decode_every_split(groq_fixture!("stopped_early.sse").as_bytes()).await;
+    let events = decode_every_split(fixture!("groq", "stopped_early.sse").as_bytes()).await;
 
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], text("Half"));
