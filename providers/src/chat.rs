@@ -30,9 +30,10 @@ pub struct ChatMessage {
     pub images: Vec<ImageInput>,
     /// Tool calls made by the model in an assistant message.
     pub tool_calls: Vec<ToolCall>,
-    /// The call a [`Role::Tool`] message answers.
+    /// The call whose result a [`Role::Tool`] message carries.
     pub tool_call_id: Option<String>,
-    /// The tool a [`Role::Tool`] message answers for; Gemini and Ollama match results by name.
+    /// The tool whose result a [`Role::Tool`] message carries; Gemini and Ollama match
+    /// results by name.
     pub tool_name: Option<String>,
 }
 
