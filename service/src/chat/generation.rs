@@ -1,10 +1,15 @@
 //! One reply being generated: provider stream to Redis Stream, then the final database write.
 
+use std::time::Duration;
+
 use entity::{FinishReason, MessageStatus};
 use futures_util::StreamExt;
 use providers::{
-    ChatProvider, ChatRequest, ProviderError, ProviderKind, StreamEvent, Usage, pricing,
+    ChatProvider, ChatRequest, EventStream, ProviderError, ProviderKind, StreamEvent, Usage,
+    pricing,
 };
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
@@ -64,7 +69,7 @@ async fn run(
     platform: &Platform,
     generation: &Generation,
     provider: &dyn ChatProvider,
-    stop: &tokio_util::sync::CancellationToken,
+    stop: &CancellationToken,
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
@@ -84,7 +89,7 @@ async fn run(
 async fn collect(
     provider: &dyn ChatProvider,
     request: &ChatRequest,
-    stop: &tokio_util::sync::CancellationToken,
+    stop: &CancellationToken,
     publisher: &events::Publisher,
 ) -> Collected {
     let mut collected = Collected {
@@ -95,19 +100,16 @@ async fn collect(
         cancelled: false,
         started: false,
     };
-    let mut stream = tokio::select! {
-        biased;
-        () = stop.cancelled() => {
+    let mut stream = match open(provider, request, stop).await {
+        Opened::Stream(stream) => stream,
+        Opened::Failed(error) => {
+            collected.error = Some(error);
+            return collected;
+        }
+        Opened::Stopped => {
             collected.cancelled = true;
             return collected;
         }
-        opened = provider.stream(request) => match opened {
-            Ok(stream) => stream,
-            Err(error) => {
-                collected.error = Some(error);
-                return collected;
-            }
-        },
     };
     collected.started = true;
 
@@ -137,6 +139,62 @@ async fn collect(
         }
     }
     collected
+}
+
+/// Provider calls made to open one stream, the first included.
+const OPEN_ATTEMPTS: u32 = 3;
+/// Delay before the first retry; it doubles with each further attempt.
+const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
+/// Longest wait before a retry. A provider asking for longer fails the reply at once.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// How opening the provider stream ended.
+enum Opened {
+    Stream(EventStream),
+    Failed(ProviderError),
+    Stopped,
+}
+
+/// Opens the provider stream, retrying faults worth retrying (rate limited, overloaded,
+/// unavailable, timeout) with exponential backoff and jitter. Retries happen only here,
+/// before any token reached a subscriber.
+async fn open(
+    provider: &dyn ChatProvider,
+    request: &ChatRequest,
+    stop: &CancellationToken,
+) -> Opened {
+    let mut attempt = 1;
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Opened::Stopped,
+            result = provider.stream(request) => result,
+        };
+        let error = match result {
+            Ok(stream) => return Opened::Stream(stream),
+            Err(error) => error,
+        };
+        let delay = retry_delay(attempt, error.retry_after());
+        let Some(delay) = delay.filter(|_| error.is_retryable() && attempt < OPEN_ATTEMPTS) else {
+            return Opened::Failed(error);
+        };
+        warn!(%error, attempt, delay_ms = delay.as_millis() as u64, "provider call failed, retrying");
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return Opened::Stopped,
+            () = tokio::time::sleep(delay) => {}
+        }
+        attempt += 1;
+    }
+}
+
+/// Returns the wait before retry number `attempt`: the backoff with up to 50% jitter, or
+/// the provider's requested delay when longer, or `None` when that exceeds the maximum.
+fn retry_delay(attempt: u32, requested: Option<Duration>) -> Option<Duration> {
+    let backoff = RETRY_BASE_DELAY.saturating_mul(2u32.saturating_pow(attempt - 1));
+    let jitter_ms = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
+    let delay = (backoff + Duration::from_millis(jitter_ms)).max(requested.unwrap_or_default());
+    (delay <= RETRY_MAX_DELAY).then_some(delay)
 }
 
 /// Writes the final message and its usage record in one transaction.
@@ -254,5 +312,31 @@ fn finish_reason_of(reason: providers::FinishReason) -> FinishReason {
         providers::FinishReason::ContentFilter => FinishReason::ContentFilter,
         providers::FinishReason::Error => FinishReason::Error,
         providers::FinishReason::Other => FinishReason::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_with_jitter() {
+        for attempt in 1..=3 {
+            let backoff = RETRY_BASE_DELAY * 2u32.pow(attempt - 1);
+            let delay = retry_delay(attempt, None).unwrap();
+            assert!(delay >= backoff, "attempt {attempt}: {delay:?}");
+            assert!(delay <= backoff * 3 / 2, "attempt {attempt}: {delay:?}");
+        }
+    }
+
+    #[test]
+    fn retry_delay_honours_provider_request() {
+        let delay = retry_delay(1, Some(Duration::from_secs(7))).unwrap();
+        assert_eq!(delay, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn retry_delay_beyond_maximum_gives_up() {
+        assert_eq!(retry_delay(1, Some(Duration::from_secs(60))), None);
     }
 }
