@@ -23,6 +23,12 @@ pub struct Model {
     pub temperature: Option<f64>,
     /// Maximum output tokens per reply, or `None` for the provider's default.
     pub max_tokens: Option<i32>,
+    /// Provider called when the primary one fails to open a stream. It is set together
+    /// with `fallback_model`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub fallback_provider: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub fallback_model: Option<String>,
     /// Author of the agent, set to `None` when that user is deleted.
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

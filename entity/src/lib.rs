@@ -11,6 +11,7 @@ pub mod membership;
 pub mod message;
 pub mod prelude;
 pub mod provider_credential;
+pub mod provider_health;
 pub mod session;
 pub mod task;
 pub mod tenant;

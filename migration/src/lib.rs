@@ -19,6 +19,8 @@ mod m20261204_000003_create_tasks;
 mod m20261204_000004_create_usage;
 mod m20261204_000005_add_unknown_prices;
 mod m20261204_000006_create_provider_credentials;
+mod m20261204_000007_create_provider_health;
+mod m20261204_000008_add_agent_fallback;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -36,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000004_create_usage::Migration),
             Box::new(m20261204_000005_add_unknown_prices::Migration),
             Box::new(m20261204_000006_create_provider_credentials::Migration),
+            Box::new(m20261204_000007_create_provider_health::Migration),
+            Box::new(m20261204_000008_add_agent_fallback::Migration),
         ]
     }
 }

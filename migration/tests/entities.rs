@@ -407,6 +407,8 @@ impl Seed {
             model: "gpt-4o-mini".to_owned(),
             temperature: Some(0.25),
             max_tokens: Some(1024),
+            fallback_provider: Some("anthropic".to_owned()),
+            fallback_model: Some("claude-3-5-haiku-latest".to_owned()),
             created_by: Some(user.id),
             created_at: now,
             updated_at: now,

@@ -23,6 +23,10 @@ pub struct CreateAgent {
     pub model: String,
     pub temperature: Option<f64>,
     pub max_tokens: Option<i32>,
+    /// Provider called when the primary one fails to open its stream. It is set together
+    /// with `fallback_model`.
+    pub fallback_provider: Option<ProviderKind>,
+    pub fallback_model: Option<String>,
 }
 
 /// Changes to an agent; `None` leaves a field as it is.
@@ -35,6 +39,9 @@ pub struct UpdateAgent {
     pub model: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<i32>,
+    /// `Some(None)` removes the fallback provider; the fallback model must then be removed too.
+    pub fallback_provider: Option<Option<ProviderKind>>,
+    pub fallback_model: Option<Option<String>>,
 }
 
 pub async fn create(
@@ -52,6 +59,11 @@ pub async fn create(
     let model = validation::required_text("model", &input.model, MAX_NAME_CHARS)?;
     let temperature = validation::temperature("temperature", input.temperature)?;
     let max_tokens = check_max_tokens(input.max_tokens)?;
+    let (fallback_provider, fallback_model) = check_fallback(
+        platform,
+        input.fallback_provider,
+        input.fallback_model.as_deref(),
+    )?;
 
     let now = Utc::now();
     let agent = agent::ActiveModel {
@@ -64,6 +76,8 @@ pub async fn create(
         model: Set(model),
         temperature: Set(temperature),
         max_tokens: Set(max_tokens),
+        fallback_provider: Set(fallback_provider),
+        fallback_model: Set(fallback_model),
         created_by: Set(Some(ctx.user_id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -82,6 +96,10 @@ pub async fn update(
 ) -> ServiceResult<agent::Model> {
     ctx.require(Role::Member)?;
     let agent = get(platform, ctx, id).await?;
+    let fallback = match (input.fallback_provider, input.fallback_model) {
+        (None, None) => None,
+        (provider, model) => Some(merge_fallback(&agent, provider, model)?),
+    };
     let mut active: agent::ActiveModel = agent.into();
     if let Some(name) = input.name {
         active.name = Set(validation::required_text("name", &name, MAX_NAME_CHARS)?);
@@ -112,6 +130,11 @@ pub async fn update(
     }
     if input.max_tokens.is_some() {
         active.max_tokens = Set(check_max_tokens(input.max_tokens)?);
+    }
+    if let Some((provider, model)) = fallback {
+        let (provider, model) = check_fallback(platform, provider, model.as_deref())?;
+        active.fallback_provider = Set(provider);
+        active.fallback_model = Set(model);
     }
     active.updated_at = Set(Utc::now());
     Ok(active.update(&platform.db).await?)
@@ -180,6 +203,57 @@ fn check_provider(platform: &Platform, field: &str, provider: ProviderKind) -> S
             field,
             format!("provider {provider} is not available on this platform"),
         ))
+    }
+}
+
+/// Combines the stored fallback with the requested changes, so that either field can change
+/// alone while the other keeps its stored value.
+fn merge_fallback(
+    agent: &agent::Model,
+    provider: Option<Option<ProviderKind>>,
+    model: Option<Option<String>>,
+) -> ServiceResult<(Option<ProviderKind>, Option<String>)> {
+    let provider = match provider {
+        Some(change) => change,
+        None => agent
+            .fallback_provider
+            .as_deref()
+            .map(|name| {
+                name.parse::<ProviderKind>().map_err(|_| {
+                    ServiceError::internal(format!(
+                        "agent {} has unknown fallback provider {name}",
+                        agent.id
+                    ))
+                })
+            })
+            .transpose()?,
+    };
+    let model = model.unwrap_or_else(|| agent.fallback_model.clone());
+    Ok((provider, model))
+}
+
+/// Checks that the fallback provider and model are both set or both absent, and returns
+/// them in their stored form.
+fn check_fallback(
+    platform: &Platform,
+    provider: Option<ProviderKind>,
+    model: Option<&str>,
+) -> ServiceResult<(Option<String>, Option<String>)> {
+    let model = validation::optional_text("fallbackModel", model, MAX_NAME_CHARS)?;
+    match (provider, model) {
+        (Some(provider), Some(model)) => {
+            check_provider(platform, "fallbackProvider", provider)?;
+            Ok((Some(provider.as_str().to_owned()), Some(model)))
+        }
+        (None, None) => Ok((None, None)),
+        (Some(_), None) => Err(ServiceError::invalid(
+            "fallbackModel",
+            "must be set when fallbackProvider is set",
+        )),
+        (None, Some(_)) => Err(ServiceError::invalid(
+            "fallbackProvider",
+            "must be set when fallbackModel is set",
+        )),
     }
 }
 

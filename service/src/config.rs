@@ -63,6 +63,8 @@ pub struct Settings {
     /// How long a finished generation's deltas stay readable in Redis.
     pub stream_ttl: Duration,
     pub sweep_interval: Duration,
+    /// How often the worker probes the providers that have a platform key.
+    pub provider_probe_interval: Duration,
     pub default_page_size: u64,
     pub max_page_size: u64,
     pub max_request_bytes: usize,
@@ -179,6 +181,7 @@ impl Settings {
             context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
+            provider_probe_interval: seconds("PROVIDER_PROBE_INTERVAL_SECONDS", 300)?,
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 20)?,
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
             max_request_bytes: parse("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"), 1_048_576)?,
@@ -200,6 +203,10 @@ impl Settings {
                 self.refresh_token_ttl.as_secs(),
             ),
             ("SWEEP_INTERVAL_SECONDS", self.sweep_interval.as_secs()),
+            (
+                "PROVIDER_PROBE_INTERVAL_SECONDS",
+                self.provider_probe_interval.as_secs(),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -378,6 +385,7 @@ mod tests {
         assert_eq!(settings.max_page_size, 100);
         assert!(settings.auto_migrate);
         assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(settings.provider_probe_interval, Duration::from_secs(300));
     }
 
     #[test]

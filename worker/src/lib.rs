@@ -1,6 +1,8 @@
-//! The Task Assistant worker: apalis consumers of the Redis queues, plus periodic sweeps.
+//! The Task Assistant worker: apalis consumers of the Redis queues, plus periodic sweeps and
+//! provider probes.
 
 pub mod jobs;
+pub mod probes;
 pub mod sweep;
 
 use std::time::Duration;
@@ -19,7 +21,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Jobs of one queue handled at the same time by this process.
 const CONCURRENCY: usize = 4;
 
-/// Runs the queue consumers and the sweep until `shutdown` is cancelled.
+/// Runs the queue consumers, the sweep and the provider probes until `shutdown` is cancelled.
 pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Result<()> {
     let connection = platform.redis.shared().await?;
     let usage_storage = RedisStorage::<CountUsage>::new(connection)
@@ -31,6 +33,11 @@ pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Res
     let sweep = tokio::spawn(sweep::run(
         platform.clone(),
         platform.settings.sweep_interval,
+        shutdown.clone(),
+    ));
+    let probes = tokio::spawn(probes::run(
+        platform.clone(),
+        platform.settings.provider_probe_interval,
         shutdown.clone(),
     ));
 
@@ -53,6 +60,7 @@ pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Res
         .await?;
     shutdown.cancel();
     let _ = sweep.await;
+    let _ = probes.await;
     info!("worker stopped");
     Ok(())
 }

@@ -60,7 +60,11 @@ pub async fn sweep_usage(platform: &Platform, grace_seconds: i64) -> service::Se
 
 /// Takes the named lock for one tick. The lock expires on its own, so a replica that dies
 /// while holding it blocks the others for one interval at most.
-async fn acquire_lock(platform: &Platform, name: &str, ttl: Duration) -> redis::RedisResult<bool> {
+pub(crate) async fn acquire_lock(
+    platform: &Platform,
+    name: &str,
+    ttl: Duration,
+) -> redis::RedisResult<bool> {
     let mut connection = platform.redis.shared().await?;
     let key = platform.redis.key(&["lock", name]);
     let options = redis::SetOptions::default()

@@ -187,6 +187,8 @@ async fn create_agent(platform: &Platform, ctx: &RequestContext) -> anyhow::Resu
         model: DEMO_MODEL.into(),
         temperature: None,
         max_tokens: None,
+        fallback_provider: None,
+        fallback_model: None,
     };
     agents::create(platform, ctx, input)
         .await

@@ -1,6 +1,6 @@
 //! Agents: queries, mutations and the GraphQL agent type.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::agent;
 use providers::ProviderKind;
@@ -60,6 +60,9 @@ pub struct Agent {
     pub model: String,
     pub temperature: Option<f64>,
     pub max_tokens: Option<i32>,
+    /// Provider called when the primary one fails to open its stream after retries.
+    pub fallback_provider: Option<Provider>,
+    pub fallback_model: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -75,6 +78,11 @@ impl From<agent::Model> for Agent {
             model: agent.model,
             temperature: agent.temperature,
             max_tokens: agent.max_tokens,
+            fallback_provider: agent
+                .fallback_provider
+                .as_deref()
+                .map(Provider::from_stored),
+            fallback_model: agent.fallback_model,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }
@@ -94,6 +102,11 @@ pub struct CreateAgentInput {
     pub temperature: Option<f64>,
     /// Maximum tokens of each reply; the provider's default when absent.
     pub max_tokens: Option<i32>,
+    /// Provider called when the primary one fails to open its stream after retries.
+    /// Set together with `fallbackModel`.
+    pub fallback_provider: Option<Provider>,
+    /// Model of the fallback provider, up to 200 characters.
+    pub fallback_model: Option<String>,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -107,6 +120,10 @@ pub struct UpdateAgentInput {
     pub model: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<i32>,
+    /// Null removes the fallback, together with `fallbackModel`.
+    pub fallback_provider: MaybeUndefined<Provider>,
+    /// Null removes the fallback, together with `fallbackProvider`.
+    pub fallback_model: MaybeUndefined<String>,
 }
 
 #[derive(InputObject)]
@@ -171,6 +188,8 @@ impl AgentMutation {
             model: input.model,
             temperature: input.temperature,
             max_tokens: input.max_tokens,
+            fallback_provider: input.fallback_provider.map(Into::into),
+            fallback_model: input.fallback_model,
         };
         let agent = agents::create(platform(ctx), caller(ctx)?, input)
             .await
@@ -195,6 +214,8 @@ impl AgentMutation {
             model: input.model,
             temperature: input.temperature,
             max_tokens: input.max_tokens,
+            fallback_provider: Option::from(input.fallback_provider.map_value(Into::into)),
+            fallback_model: input.fallback_model.into(),
         };
         let agent = agents::update(platform(ctx), caller(ctx)?, id, changes)
             .await

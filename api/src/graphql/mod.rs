@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod error;
 pub mod loaders;
+pub mod provider_health;
 pub mod scalars;
 pub mod tasks;
 pub mod usage;
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     agents::AgentQuery,
     conversations::ConversationQuery,
     credentials::CredentialQuery,
+    provider_health::ProviderHealthQuery,
     tasks::TaskQuery,
     usage::UsageQuery,
 );

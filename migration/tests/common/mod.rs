@@ -89,12 +89,13 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 12] = [
+pub const APPLICATION_TABLES: [&str; 13] = [
     "agents",
     "conversations",
     "memberships",
     "messages",
     "provider_credentials",
+    "provider_health",
     "sessions",
     "subscriptions",
     "tasks",

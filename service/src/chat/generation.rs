@@ -15,9 +15,10 @@ use uuid::Uuid;
 
 use super::{
     events::{self, MessageOutcome},
+    fallback::Fallback,
     persist, recovery,
 };
-use crate::{Platform, error::ServiceResult, jobs::CountUsage};
+use crate::{Platform, error::ServiceResult, jobs::CountUsage, provider_health};
 
 /// Inputs of a generation, which runs after the request that started it has ended.
 pub struct Generation {
@@ -28,6 +29,8 @@ pub struct Generation {
     pub message_id: Uuid,
     pub provider_kind: ProviderKind,
     pub request: ChatRequest,
+    /// Provider and model opened when `provider_kind` fails to open its stream.
+    pub fallback: Option<Fallback>,
 }
 
 /// Spawns the generation on the runtime. It runs to the end even when no client listens.
@@ -63,6 +66,8 @@ struct Collected {
     cancelled: bool,
     /// Whether the provider accepted the request, so that it may bill for it.
     started: bool,
+    /// Whether the fallback was called in place of the primary provider.
+    fallback_used: bool,
 }
 
 async fn run(
@@ -73,9 +78,25 @@ async fn run(
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
-    let collected = collect(provider, &generation.request, stop, &publisher).await;
+    let collected = collect(platform, generation, provider, stop, &publisher).await;
+    let fallback_used = collected.fallback_used;
     let outcome = finish(platform, generation, collected).await?;
     publisher.finish(&outcome).await;
+
+    // Recorded after the final write and on its own task, so that it never delays a reply.
+    // A stopped reply is not counted, because it shows nothing about the provider.
+    if outcome.finish_reason != FinishReason::Cancelled {
+        let ok = outcome.status != MessageStatus::Failed;
+        match generation.fallback.as_ref().filter(|_| fallback_used) {
+            // The primary provider failed to open, so the reply's outcome is the fallback's.
+            Some(fallback) => {
+                provider_health::spawn_record_outcome(platform, generation.provider_kind, false);
+                provider_health::spawn_record_outcome(platform, fallback.provider_kind, ok);
+            }
+            None => provider_health::spawn_record_outcome(platform, generation.provider_kind, ok),
+        }
+    }
+
     platform
         .jobs
         .count_usage(CountUsage {
@@ -87,8 +108,9 @@ async fn run(
 
 /// Reads the provider stream, publishing each text delta as it arrives.
 async fn collect(
+    platform: &Platform,
+    generation: &Generation,
     provider: &dyn ChatProvider,
-    request: &ChatRequest,
     stop: &CancellationToken,
     publisher: &events::Publisher,
 ) -> Collected {
@@ -99,8 +121,18 @@ async fn collect(
         error: None,
         cancelled: false,
         started: false,
+        fallback_used: false,
     };
-    let mut stream = match open(provider, request, stop).await {
+    let mut opened = open(provider, &generation.request, stop).await;
+    // Any failure to open, after its retries, switches to the agent's fallback.
+    if let Opened::Failed(error) = &opened
+        && let Some(fallback) = &generation.fallback
+        && let Some(reopened) = fallback.open(platform, generation, error, stop).await
+    {
+        opened = reopened;
+        collected.fallback_used = true;
+    }
+    let mut stream = match opened {
         Opened::Stream(stream) => stream,
         Opened::Failed(error) => {
             collected.error = Some(error);
@@ -149,7 +181,7 @@ const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(10);
 
 /// How opening the provider stream ended.
-enum Opened {
+pub(super) enum Opened {
     Stream(EventStream),
     Failed(ProviderError),
     Stopped,
@@ -158,7 +190,7 @@ enum Opened {
 /// Opens the provider stream, retrying faults worth retrying (rate limited, overloaded,
 /// unavailable, timeout) with exponential backoff and jitter. Retries happen only here,
 /// before any token reached a subscriber.
-async fn open(
+pub(super) async fn open(
     provider: &dyn ChatProvider,
     request: &ChatRequest,
     stop: &CancellationToken,
@@ -228,8 +260,13 @@ async fn finish(
         ),
         None => (None, false),
     };
+    // The usage record names the provider and model that produced the reply.
+    let (provider_kind, model) = match &generation.fallback {
+        Some(fallback) if collected.fallback_used => (fallback.provider_kind, &fallback.model),
+        _ => (generation.provider_kind, &generation.request.model),
+    };
     // A model missing from the price table gets no cost rather than a cost of zero.
-    let price = pricing::price(generation.provider_kind, &generation.request.model);
+    let price = pricing::price(provider_kind, model);
     let cost_micros = usage
         .as_ref()
         .zip(price.as_ref())
@@ -247,8 +284,8 @@ async fn finish(
             agent_id: generation.agent_id,
             conversation_id: generation.conversation_id,
             message_id: generation.message_id,
-            provider: generation.provider_kind,
-            model: &generation.request.model,
+            provider: provider_kind,
+            model,
             content: &collected.text,
             status,
             finish_reason,

@@ -1,6 +1,7 @@
 //! Chat: storing a user message, generating the reply in the background, and stopping it.
 
 pub mod events;
+mod fallback;
 mod generation;
 mod persist;
 pub mod recovery;
@@ -25,6 +26,7 @@ use crate::{
 };
 
 pub use events::{MessageEvent, MessageOutcome, subscribe};
+use fallback::Fallback;
 
 /// The stored user message and the assistant message whose reply is being generated.
 pub struct SentMessage {
@@ -45,8 +47,16 @@ pub async fn provider_for(
     kind: ProviderKind,
 ) -> ServiceResult<Box<dyn ChatProvider>> {
     let endpoint = credentials::endpoint_for(platform, tenant_id, kind).await?;
+    Ok(adapter(kind, endpoint))
+}
+
+/// Builds the adapter for `kind` that sends its requests to `endpoint`.
+pub(crate) fn adapter(
+    kind: ProviderKind,
+    endpoint: credentials::Endpoint,
+) -> Box<dyn ChatProvider> {
     let (client, base_url, key) = (endpoint.client, endpoint.base_url, endpoint.api_key);
-    Ok(match kind {
+    match kind {
         ProviderKind::OpenAi => Box::new(OpenAi::new(client, base_url, key)),
         ProviderKind::Anthropic => Box::new(Anthropic::new(client, base_url, key)),
         ProviderKind::Gemini => Box::new(Gemini::new(client, base_url, key)),
@@ -56,7 +66,7 @@ pub async fn provider_for(
             let key = (!key.expose().is_empty()).then_some(key);
             Box::new(Ollama::new(client, base_url, key))
         }
-    })
+    }
 }
 
 /// Stores the user's message, creates the assistant message in state `streaming`, and
@@ -170,6 +180,7 @@ pub async fn send_message(
         tools: Vec::new(),
     };
 
+    let fallback = agent.as_ref().and_then(Fallback::of_agent);
     generation::start(
         platform.clone(),
         generation::Generation {
@@ -180,6 +191,7 @@ pub async fn send_message(
             message_id: assistant_message.id,
             provider_kind,
             request,
+            fallback,
         },
         provider,
     );
