@@ -9,7 +9,7 @@
 //! `CHAT_BENCH_WORKER=off` starts the apps without the worker that otherwise runs in-process.
 //! Without the `--bench` argument that `cargo bench` passes (as under `cargo test
 //! --all-targets`), it runs one short round as a smoke test.
-//! The report is a Markdown table on stdout; docs/benchmarks.md explains the method.
+//! The report is a Markdown table on stdout.
 //!
 //! Three Tokio runtimes stand in for three processes on one machine: the server runtime
 //! (multi-threaded, one worker per CPU, as in the api binary) runs the api and the worker;
@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 /// How long the relay holds a first token after the subscription was sent. The time lets
 /// the subscription reach its blocking Redis read, so that the token finds it waiting.
-const FIRST_TOKEN_HOLD: Duration = Duration::from_millis(10);
+const FIRST_TOKEN_HOLD: Duration = Duration::from_millis(20);
 /// The model that agents and baseline requests name. The mock accepts any model name.
 const MODEL: &str = "gpt-4o-mini";
 const USER_MESSAGE: &str = "Hello there";
@@ -642,7 +642,7 @@ impl Subscriber {
         loop {
             let frame = tokio::time::timeout(STEP_TIMEOUT, self.socket.next())
                 .await
-                .context("no WebSocket message within the step timeout")?
+                .with_context(|| format!("no WebSocket message within {STEP_TIMEOUT:?}"))?
                 .context("the server closed the WebSocket")??;
             let arrived = Instant::now();
             let Message::Text(text) = frame else {
@@ -746,9 +746,7 @@ enum Measurement {
     SendToFirstDelta,
     /// A subscription to a finished reply, until its first DELTA: the setup of a subscription.
     SubscribeToFinishedReply,
-    /// `api.first_token`: from the relay forwarding the first token to the waiting subscriber
-    /// receiving it. Also `api.send_message_provider_held`: the `sendMessage` round trip
-    /// while the relay holds the reply, so that no reply processing overlaps it.
+    /// From the relay forwarding the first token to the waiting subscriber receiving it.
     FirstToken,
     /// `authenticate` called inside the api process: token verification and Redis check.
     ServiceAuthenticate,
@@ -758,8 +756,9 @@ enum Measurement {
     PostgresSelect,
     /// `SELECT 1` on a connection held in an open transaction: one network round trip.
     PostgresRoundTrip,
-    /// A transaction with two inserts, committed: the durable-write floor of `sendMessage`.
-    PostgresInsertCommit,
+    /// One `INSERT` of two rows on the pool, committed on its own, as `sendMessage` stores a
+    /// user message and its reply: the durable-write floor of `sendMessage`.
+    PostgresInsert,
     /// `XADD` on the shared connection until a waiting `XREAD BLOCK` on another returns.
     RedisStreamHop,
     /// Opening a Redis connection as each subscription does for its blocking reads.
@@ -784,7 +783,7 @@ impl Measurement {
         Measurement::ServiceSendMessage,
         Measurement::PostgresSelect,
         Measurement::PostgresRoundTrip,
-        Measurement::PostgresInsertCommit,
+        Measurement::PostgresInsert,
         Measurement::RedisStreamHop,
         Measurement::RedisConnect,
     ];
@@ -805,7 +804,7 @@ impl Measurement {
             Measurement::ServiceSendMessage => "service.send_message",
             Measurement::PostgresSelect => "postgres.select_1",
             Measurement::PostgresRoundTrip => "postgres.round_trip",
-            Measurement::PostgresInsertCommit => "postgres.insert_commit",
+            Measurement::PostgresInsert => "postgres.insert",
             Measurement::RedisStreamHop => "redis.stream_hop",
             Measurement::RedisConnect => "redis.connect",
         }
@@ -893,7 +892,7 @@ impl<'provider> Bench<'provider> {
             .platform
             .db
             .execute_unprepared(
-                "CREATE TABLE bench_commit (id uuid PRIMARY KEY, content text NOT NULL,
+                "CREATE TABLE bench_insert (id uuid PRIMARY KEY, content text NOT NULL,
                      created_at timestamptz NOT NULL DEFAULT now())",
             )
             .await?;
@@ -973,7 +972,7 @@ impl<'provider> Bench<'provider> {
             Measurement::SendMessage => self.send_message().await?,
             Measurement::SendToFirstDelta => self.send_to_first_delta().await?,
             Measurement::SubscribeToFinishedReply => self.subscribe_to_finished_reply().await?,
-            Measurement::FirstToken => return self.first_token().await,
+            Measurement::FirstToken => self.first_token().await?,
             Measurement::ServiceAuthenticate => {
                 let measuring = service_authenticate(platform, token, total);
                 self.server.spawn(measuring).await??
@@ -991,8 +990,8 @@ impl<'provider> Bench<'provider> {
                 let measuring = postgres_round_trip(platform, total);
                 self.server.spawn(measuring).await??
             }
-            Measurement::PostgresInsertCommit => {
-                let measuring = postgres_insert_commit(platform, total);
+            Measurement::PostgresInsert => {
+                let measuring = postgres_insert(platform, total);
                 self.server.spawn(measuring).await??
             }
             Measurement::RedisStreamHop => {
@@ -1121,20 +1120,18 @@ impl<'provider> Bench<'provider> {
         Ok(samples)
     }
 
-    async fn first_token(&mut self) -> anyhow::Result<Vec<Series>> {
+    async fn first_token(&mut self) -> anyhow::Result<Vec<Duration>> {
         let body = self.relayed.send_message_body();
-        let mut first_tokens = Vec::with_capacity(self.settings.total());
-        let mut send_messages = Vec::with_capacity(self.settings.total());
+        let mut samples = Vec::with_capacity(self.settings.total());
         for _ in 0..self.settings.total() {
             while self.first_tokens.try_recv().is_ok() {}
-            let (elapsed, response) = timed_post(
+            let (_, response) = timed_post(
                 &self.http,
                 &self.relayed.graphql_url,
                 Some(&self.relayed.token),
                 &body,
             )
             .await?;
-            send_messages.push(elapsed);
             let message_id = assistant_message_id(&response)?;
             let subscribed = Instant::now();
             let operation = self.relayed_subscriber.subscribe(&message_id).await?;
@@ -1154,14 +1151,11 @@ impl<'provider> Bench<'provider> {
                 Some(shortest) => shortest.min(lead),
                 None => lead,
             });
-            first_tokens.push(received.duration_since(forwarded));
+            samples.push(received.duration_since(forwarded));
             self.relayed_subscriber.until_complete(&operation).await?;
             wait_until_idle(&self.relayed.platform).await?;
         }
-        Ok(vec![
-            ("api.first_token", first_tokens),
-            ("api.send_message_provider_held", send_messages),
-        ])
+        Ok(samples)
     }
 }
 
@@ -1228,21 +1222,25 @@ async fn postgres_round_trip(platform: Platform, total: usize) -> anyhow::Result
     Ok(samples)
 }
 
-async fn postgres_insert_commit(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
-    let insert = "INSERT INTO bench_commit (id, content) VALUES ($1, $2)";
+async fn postgres_insert(platform: Platform, total: usize) -> anyhow::Result<Vec<Duration>> {
+    let insert = "INSERT INTO bench_insert (id, content) VALUES ($1, $2), ($3, $4)";
     let mut samples = Vec::with_capacity(total);
     for _ in 0..total {
+        let values = [
+            Uuid::now_v7().into(),
+            USER_MESSAGE.into(),
+            Uuid::now_v7().into(),
+            String::new().into(),
+        ];
         let started = Instant::now();
-        let txn = platform.db.begin().await?;
-        for _ in 0..2 {
-            txn.execute_raw(Statement::from_sql_and_values(
+        platform
+            .db
+            .execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 insert,
-                [Uuid::now_v7().into(), USER_MESSAGE.into()],
+                values,
             ))
             .await?;
-        }
-        txn.commit().await?;
         samples.push(started.elapsed());
     }
     Ok(samples)
