@@ -924,6 +924,7 @@ impl<'provider> Bench<'provider> {
                 if !self.settings.includes(measurement) {
                     continue;
                 }
+                self.refresh_statistics().await?;
                 let all_series = self
                     .measure(measurement)
                     .await
@@ -957,6 +958,16 @@ impl<'provider> Bench<'provider> {
         );
         report.min_subscription_lead = self.min_subscription_lead;
         Ok(report.render())
+    }
+
+    /// Refreshes the planner statistics of both databases, as autovacuum does on a server
+    /// that runs it. The conversations grow by thousands of messages per round, and with
+    /// statistics from when they were empty the history query reads every message.
+    async fn refresh_statistics(&self) -> anyhow::Result<()> {
+        for chat in [&self.direct, &self.relayed] {
+            chat.platform.db.execute_unprepared("ANALYZE").await?;
+        }
+        Ok(())
     }
 
     async fn measure(&mut self, measurement: Measurement) -> anyhow::Result<Vec<Series>> {
