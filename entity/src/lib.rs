@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod enums;
 pub mod membership;
 pub mod message;
+pub mod model_price;
 pub mod prelude;
 pub mod provider_credential;
 pub mod provider_health;

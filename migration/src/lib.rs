@@ -21,6 +21,7 @@ mod m20261204_000005_add_unknown_prices;
 mod m20261204_000006_create_provider_credentials;
 mod m20261204_000007_create_provider_health;
 mod m20261204_000008_add_agent_fallback;
+mod m20261204_000009_create_model_prices;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_create_provider_credentials::Migration),
             Box::new(m20261204_000007_create_provider_health::Migration),
             Box::new(m20261204_000008_add_agent_fallback::Migration),
+            Box::new(m20261204_000009_create_model_prices::Migration),
         ]
     }
 }

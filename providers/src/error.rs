@@ -69,6 +69,17 @@ impl ProviderError {
         )
     }
 
+    /// Returns whether the request itself caused the error (an unknown model, a prompt too
+    /// long, an invalid parameter), so that the error says nothing about the provider's health.
+    pub const fn is_caused_by_request(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::NotFound(_)
+                | ProviderError::ContextTooLong(_)
+                | ProviderError::InvalidRequest(_)
+        )
+    }
+
     /// Returns the delay the provider asked for before a retry, if any.
     pub const fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -118,6 +129,16 @@ mod tests {
         assert!(!ProviderError::Authentication("bad key".into()).is_retryable());
         assert!(!ProviderError::ContextTooLong("too long".into()).is_retryable());
         assert_eq!(ProviderError::Timeout.retry_after(), None);
+    }
+
+    #[test]
+    fn request_caused_variants() {
+        assert!(ProviderError::NotFound("no such model".into()).is_caused_by_request());
+        assert!(ProviderError::ContextTooLong("too long".into()).is_caused_by_request());
+        assert!(ProviderError::InvalidRequest("bad".into()).is_caused_by_request());
+        assert!(!ProviderError::Authentication("bad key".into()).is_caused_by_request());
+        assert!(!ProviderError::Timeout.is_caused_by_request());
+        assert!(!ProviderError::Overloaded("busy".into()).is_caused_by_request());
     }
 
     #[test]

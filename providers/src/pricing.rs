@@ -86,7 +86,7 @@ const GROQ_PRICES: &[(&str, Price)] = &[
     ("openai/gpt-oss-20b",      micros(100_000, 500_000, None)),
 ];
 
-/// Looks up a model's price. Every Ollama model is free.
+/// Looks up a model's price in the platform's table. Every Ollama model is free.
 ///
 /// A dated snapshot name falls back to its base model: `gpt-4o-2024-08-06`,
 /// `claude-sonnet-4-20250514` and `claude-3-5-haiku-latest` are priced as `gpt-4o`,
@@ -95,9 +95,30 @@ pub fn price(provider: ProviderKind, model: &str) -> Option<Price> {
     if provider == ProviderKind::Ollama {
         return Some(FREE);
     }
+    lookup_names(model).find_map(|name| lookup(provider, name))
+}
 
+/// Returns the names a price for `model` is looked up under, most specific first: the name
+/// without Gemini's `models/` prefix, then its base model when it names a dated snapshot.
+pub fn lookup_names(model: &str) -> impl Iterator<Item = &str> {
     let model = model.strip_prefix("models/").unwrap_or(model);
-    lookup(provider, model).or_else(|| lookup(provider, strip_snapshot_suffix(model)?))
+    std::iter::once(model).chain(strip_snapshot_suffix(model))
+}
+
+/// Returns every model of the platform's table with its price, by provider. Ollama has no
+/// entries, because all of its models are free.
+pub fn table() -> impl Iterator<Item = (ProviderKind, &'static str, Price)> {
+    let tables = [
+        (ProviderKind::OpenAi, OPENAI_PRICES),
+        (ProviderKind::Anthropic, ANTHROPIC_PRICES),
+        (ProviderKind::Gemini, GEMINI_PRICES),
+        (ProviderKind::Groq, GROQ_PRICES),
+    ];
+    tables.into_iter().flat_map(|(provider, entries)| {
+        entries
+            .iter()
+            .map(move |(model, price)| (provider, *model, *price))
+    })
 }
 
 fn lookup(provider: ProviderKind, model: &str) -> Option<Price> {

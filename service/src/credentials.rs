@@ -51,6 +51,17 @@ pub struct Endpoint {
     pub client: reqwest::Client,
     pub base_url: String,
     pub api_key: ApiKey,
+    pub owner: EndpointOwner,
+}
+
+/// Whose API key an endpoint sends, which decides whether its failures count against the
+/// health of the platform's provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointOwner {
+    /// The platform's key from the configuration.
+    Platform,
+    /// The tenant's own credential, with the platform's URL or the tenant's.
+    Tenant,
 }
 
 /// Counts of [`reencrypt_all`].
@@ -161,6 +172,7 @@ pub async fn endpoint_for(
             client: platform.http.clone(),
             base_url: base_url.to_owned(),
             api_key: ApiKey::new(api_key.map_or("", Secret::expose)),
+            owner: EndpointOwner::Platform,
         });
     };
 
@@ -177,6 +189,7 @@ pub async fn endpoint_for(
                 client,
                 base_url,
                 api_key,
+                owner: EndpointOwner::Tenant,
             })
         }
         None => {
@@ -185,6 +198,7 @@ pub async fn endpoint_for(
                 client: platform.http.clone(),
                 base_url: base_url.to_owned(),
                 api_key,
+                owner: EndpointOwner::Tenant,
             })
         }
     }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod jobs;
 pub mod pagination;
 pub mod platform;
+pub mod prices;
 pub mod provider_health;
 pub mod redis_conn;
 pub mod secret;

@@ -15,7 +15,11 @@ use providers::{ApiKey, Ollama, ProviderKind};
 use sea_orm::{DbBackend, EntityTrait, QueryOrder, Statement, Value};
 use tracing::{debug, warn};
 
-use crate::{Platform, RequestContext, Secret, chat, credentials::Endpoint, error::ServiceResult};
+use crate::{
+    Platform, RequestContext, Secret, chat,
+    credentials::{Endpoint, EndpointOwner},
+    error::ServiceResult,
+};
 
 /// Failed generations in a row that mark a provider `degraded`.
 pub const DEGRADED_AFTER_FAILURES: i32 = 3;
@@ -50,12 +54,13 @@ pub async fn probe_all(platform: &Platform) -> ServiceResult<Vec<provider_health
     Ok(rows)
 }
 
-/// Records the outcome of one generation on `kind`. Failures in a row are counted, and the
-/// count reaching [`DEGRADED_AFTER_FAILURES`] marks the provider `degraded` unless a probe
-/// already marked it `down`. A success resets the count and marks the provider `healthy`.
+/// Records the outcome of one generation on `kind` with the platform's key. Failures in a
+/// row are counted, and the count reaching [`DEGRADED_AFTER_FAILURES`] marks the provider
+/// `degraded` unless a probe already marked it `down`. A success resets the count and marks
+/// the provider `healthy`.
 ///
-/// TODO: generations sent with a tenant's own key or base URL count here too, so one
-/// tenant's revoked key can mark the platform's provider `degraded`.
+/// Generations with a tenant's own credential are not recorded, because a tenant's revoked
+/// key or unreachable proxy says nothing about the platform's provider.
 pub async fn record_outcome(
     platform: &Platform,
     kind: ProviderKind,
@@ -144,6 +149,7 @@ async fn probe(
         client: platform.http.clone(),
         base_url: settings.base_url.clone(),
         api_key: ApiKey::new(settings.api_key.as_ref().map_or("", Secret::expose)),
+        owner: EndpointOwner::Platform,
     };
     let adapter = chat::adapter(kind, endpoint);
 

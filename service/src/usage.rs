@@ -119,6 +119,127 @@ pub async fn current_period(
     }))
 }
 
+/// Longest range a spend report covers.
+pub const MAX_SPEND_RANGE_DAYS: i64 = 366;
+
+/// Tokens and cost of the records of one provider and model, or of all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendLine {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    /// Cost in micro-dollars of the records with a known price.
+    pub cost_micros: i64,
+    pub record_count: i64,
+    /// Records whose model had no price when they were made; `cost_micros` leaves them out.
+    pub unpriced_record_count: i64,
+    pub unpriced_input_tokens: i64,
+    pub unpriced_output_tokens: i64,
+    /// Records whose token counts were estimated because the provider reported none.
+    pub estimated_record_count: i64,
+}
+
+impl SpendLine {
+    fn add(&mut self, other: &SpendLine) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cost_micros += other.cost_micros;
+        self.record_count += other.record_count;
+        self.unpriced_record_count += other.unpriced_record_count;
+        self.unpriced_input_tokens += other.unpriced_input_tokens;
+        self.unpriced_output_tokens += other.unpriced_output_tokens;
+        self.estimated_record_count += other.estimated_record_count;
+    }
+}
+
+/// The tenant's spend over `[from, to)`, in total and per provider and model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub total: SpendLine,
+    /// One line per provider and model, the most expensive first.
+    pub by_model: Vec<(String, String, SpendLine)>,
+}
+
+/// Sums the caller's tenant usage records created in `[from, to)`, by default the current
+/// billing period. Reads the records themselves, so replies that finished a moment ago are
+/// included before the worker counts them.
+pub async fn spend(
+    platform: &Platform,
+    ctx: &RequestContext,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> ServiceResult<Spend> {
+    const SQL: &str = r#"
+        SELECT provider, model,
+               COALESCE(SUM(input_tokens), 0)::bigint AS input_tokens,
+               COALESCE(SUM(output_tokens), 0)::bigint AS output_tokens,
+               COALESCE(SUM(cached_input_tokens), 0)::bigint AS cached_input_tokens,
+               COALESCE(SUM(cost_micros), 0)::bigint AS cost_micros,
+               COUNT(*) AS record_count,
+               COUNT(*) FILTER (WHERE NOT price_known) AS unpriced_record_count,
+               COALESCE(SUM(input_tokens) FILTER (WHERE NOT price_known), 0)::bigint
+                   AS unpriced_input_tokens,
+               COALESCE(SUM(output_tokens) FILTER (WHERE NOT price_known), 0)::bigint
+                   AS unpriced_output_tokens,
+               COUNT(*) FILTER (WHERE estimated) AS estimated_record_count
+        FROM usage_records
+        WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
+        GROUP BY provider, model
+        ORDER BY cost_micros DESC, provider, model
+    "#;
+    let (period_start, period_end) = billing_period(Utc::now());
+    let from = from.unwrap_or(period_start);
+    let to = to.unwrap_or(period_end);
+    if from >= to {
+        return Err(ServiceError::invalid("to", "must be later than from"));
+    }
+    if to - from > chrono::Duration::days(MAX_SPEND_RANGE_DAYS) {
+        return Err(ServiceError::invalid(
+            "from",
+            format!("the range may span at most {MAX_SPEND_RANGE_DAYS} days"),
+        ));
+    }
+
+    let rows = platform
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            SQL,
+            [ctx.tenant().into(), from.into(), to.into()],
+        ))
+        .await?;
+    let mut total = SpendLine::default();
+    let mut by_model = Vec::with_capacity(rows.len());
+    for row in rows {
+        let line = SpendLine {
+            input_tokens: row.try_get("", "input_tokens")?,
+            output_tokens: row.try_get("", "output_tokens")?,
+            cached_input_tokens: row.try_get("", "cached_input_tokens")?,
+            cost_micros: row.try_get("", "cost_micros")?,
+            record_count: row.try_get("", "record_count")?,
+            unpriced_record_count: row.try_get("", "unpriced_record_count")?,
+            unpriced_input_tokens: row.try_get("", "unpriced_input_tokens")?,
+            unpriced_output_tokens: row.try_get("", "unpriced_output_tokens")?,
+            estimated_record_count: row.try_get("", "estimated_record_count")?,
+        };
+        total.add(&line);
+        by_model.push((
+            row.try_get("", "provider")?,
+            row.try_get("", "model")?,
+            line,
+        ));
+    }
+    Ok(Spend {
+        from,
+        to,
+        total,
+        by_model,
+    })
+}
+
 /// Lists the caller's tenant usage records, newest first.
 pub async fn records(
     platform: &Platform,

@@ -161,3 +161,72 @@ async fn worker_probes_on_start() {
     assert_eq!(entry["status"], "HEALTHY");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn tenant_key_failures_leave_platform_health() {
+    let app = spawn_without_worker(&[]).await;
+    let chat = app.start_chat("tenant-key@example.com", "Hi.").await;
+    let token = chat.owner.access_token.clone();
+    let unauthorized = MockFailure::Status {
+        status: 401,
+        code: None,
+        retry_after: None,
+    };
+    let set = app
+        .graphql(
+            Some(&token),
+            "mutation { setProviderCredential(input: { provider: OPENAI,
+                apiKey: \"sk-tenant-revoked-0001\" }) { credential { keyHint } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(set["errors"], Value::Null, "{set}");
+
+    for _ in 0..3 {
+        app.mock.fail_next(unauthorized.clone());
+        let reply = send_and_wait(&app, &chat).await;
+        assert_eq!(reply["status"], "FAILED");
+    }
+
+    // With the platform's key again, one failure counts as the first.
+    app.data(
+        Some(&token),
+        "mutation { deleteProviderCredential(input: { provider: OPENAI }) { deletedProvider } }",
+        json!({}),
+    )
+    .await;
+    app.mock.fail_next(unauthorized);
+    let reply = send_and_wait(&app, &chat).await;
+    assert_eq!(reply["status"], "FAILED");
+    let entry = wait_for_failures(&app, &token, "OPENAI", 1).await;
+    assert_eq!(entry["status"], "UNKNOWN");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_errors_leave_health() {
+    let app = spawn_without_worker(&[]).await;
+    let chat = app.start_chat("bad-request@example.com", "Hi.").await;
+    let token = chat.owner.access_token.clone();
+
+    for _ in 0..3 {
+        app.mock.fail_next(MockFailure::Status {
+            status: 400,
+            code: Some("context_length_exceeded".into()),
+            retry_after: None,
+        });
+        let reply = send_and_wait(&app, &chat).await;
+        assert_eq!(reply["status"], "FAILED");
+    }
+    // A fault of the provider counts as the first failure.
+    app.mock.fail_next(MockFailure::Status {
+        status: 401,
+        code: None,
+        retry_after: None,
+    });
+    let reply = send_and_wait(&app, &chat).await;
+    assert_eq!(reply["status"], "FAILED");
+    let entry = wait_for_failures(&app, &token, "OPENAI", 1).await;
+    assert_eq!(entry["status"], "UNKNOWN");
+    app.shutdown().await;
+}

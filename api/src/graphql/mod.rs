@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod error;
 pub mod loaders;
+pub mod prices;
 pub mod provider_health;
 pub mod scalars;
 pub mod tasks;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     agents::AgentQuery,
     conversations::ConversationQuery,
     credentials::CredentialQuery,
+    prices::PriceQuery,
     provider_health::ProviderHealthQuery,
     tasks::TaskQuery,
     usage::UsageQuery,
@@ -40,6 +42,7 @@ pub struct MutationRoot(
     conversations::ConversationMutation,
     chat::ChatMutation,
     credentials::CredentialMutation,
+    prices::PriceMutation,
     tasks::TaskMutation,
 );
 

@@ -89,6 +89,84 @@ impl From<usage_counter::Model> for UsagePeriod {
     }
 }
 
+/// Tokens and cost of a set of usage records.
+#[derive(SimpleObject)]
+pub struct SpendTotals {
+    pub input_tokens: BigInt,
+    pub output_tokens: BigInt,
+    /// Input tokens served from the provider's prompt cache; part of `inputTokens`.
+    pub cached_input_tokens: BigInt,
+    /// Cost in micro-dollars of the records whose price was known.
+    pub cost_micros: BigInt,
+    pub record_count: BigInt,
+    /// Records made when their model had no known price. Their cost is unknown, not zero,
+    /// and `costMicros` leaves it out.
+    pub unpriced_record_count: BigInt,
+    /// Input tokens of the unpriced records.
+    pub unpriced_input_tokens: BigInt,
+    /// Output tokens of the unpriced records.
+    pub unpriced_output_tokens: BigInt,
+    /// Records whose token counts were estimated from the text because the provider
+    /// reported none, for example when a stream was cut.
+    pub estimated_record_count: BigInt,
+}
+
+impl From<usage::SpendLine> for SpendTotals {
+    fn from(line: usage::SpendLine) -> Self {
+        Self {
+            input_tokens: BigInt(line.input_tokens),
+            output_tokens: BigInt(line.output_tokens),
+            cached_input_tokens: BigInt(line.cached_input_tokens),
+            cost_micros: BigInt(line.cost_micros),
+            record_count: BigInt(line.record_count),
+            unpriced_record_count: BigInt(line.unpriced_record_count),
+            unpriced_input_tokens: BigInt(line.unpriced_input_tokens),
+            unpriced_output_tokens: BigInt(line.unpriced_output_tokens),
+            estimated_record_count: BigInt(line.estimated_record_count),
+        }
+    }
+}
+
+/// Spend on one provider and model.
+#[derive(SimpleObject)]
+pub struct ModelSpend {
+    pub provider: Provider,
+    pub model: String,
+    #[graphql(flatten)]
+    pub totals: SpendTotals,
+}
+
+/// The tenant's spend over a time range, in total and per model.
+#[derive(SimpleObject)]
+pub struct Spend {
+    /// Start of the range, inclusive.
+    pub from: DateTime<Utc>,
+    /// End of the range, exclusive.
+    pub to: DateTime<Utc>,
+    pub total: SpendTotals,
+    /// One entry per provider and model with usage in the range, the most expensive first.
+    pub by_model: Vec<ModelSpend>,
+}
+
+impl From<usage::Spend> for Spend {
+    fn from(spend: usage::Spend) -> Self {
+        Self {
+            from: spend.from,
+            to: spend.to,
+            total: spend.total.into(),
+            by_model: spend
+                .by_model
+                .into_iter()
+                .map(|(provider, model, line)| ModelSpend {
+                    provider: Provider::from_stored(&provider),
+                    model,
+                    totals: line.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct UsageQuery;
 
@@ -97,6 +175,22 @@ impl UsageQuery {
     /// The tenant's usage in the current billing period.
     async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<UsagePeriod> {
         Ok(usage::current_period(platform(ctx), caller(ctx)?)
+            .await
+            .gql()?
+            .into())
+    }
+
+    /// The tenant's spend from its usage records created in `[from, to)`, in total and per
+    /// provider and model. Both bounds default to the current billing period (the calendar
+    /// month in UTC), and the range may span at most 366 days. Unlike `usage`, this includes
+    /// records the worker has not counted yet.
+    async fn spend(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Spend> {
+        Ok(usage::spend(platform(ctx), caller(ctx)?, from, to)
             .await
             .gql()?
             .into())

@@ -154,3 +154,29 @@ fn estimate_counts_chars_not_bytes() {
     // Four characters, twelve bytes in UTF-8.
     assert_eq!(estimate_tokens("日本語だ"), 1);
 }
+
+#[test]
+fn lookup_names_strip_prefix_and_snapshot() {
+    let names: Vec<&str> = lookup_names("models/gemini-2.5-flash").collect();
+    assert_eq!(names, ["gemini-2.5-flash"]);
+    let names: Vec<&str> = lookup_names("gpt-4o-2024-08-06").collect();
+    assert_eq!(names, ["gpt-4o-2024-08-06", "gpt-4o"]);
+}
+
+#[test]
+fn table_lists_every_priced_model_once() {
+    let entries: Vec<_> = table().collect();
+    let gpt_4o_mini = entries
+        .iter()
+        .find(|(provider, model, _)| *provider == ProviderKind::OpenAi && *model == "gpt-4o-mini")
+        .expect("gpt-4o-mini is in the table");
+    assert_eq!(gpt_4o_mini.2.input_per_million, 150_000);
+    for (provider, model, price) in &entries {
+        assert_eq!(super::price(*provider, model), Some(*price), "{model}");
+    }
+    assert!(
+        entries
+            .iter()
+            .all(|(provider, ..)| *provider != ProviderKind::Ollama)
+    );
+}

@@ -9,7 +9,7 @@ use super::{
     generation::{self, Generation, Opened},
     provider_for,
 };
-use crate::{Platform, TenantId};
+use crate::{Platform, TenantId, credentials::EndpointOwner};
 
 /// Provider and model that generate the reply when the primary provider fails to open its stream.
 pub struct Fallback {
@@ -33,15 +33,16 @@ impl Fallback {
     }
 
     /// Opens the fallback's stream, with the same retries as the primary, after the primary
-    /// failed with `primary_error`. Returns `None` when the fallback's adapter cannot be
-    /// built, so that the reply fails with the primary's error.
+    /// failed with `primary_error`, and returns it with whose key it used. Returns `None`
+    /// when the fallback's adapter cannot be built, so that the reply fails with the
+    /// primary's error.
     pub(super) async fn open(
         &self,
         platform: &Platform,
         generation: &Generation,
         primary_error: &ProviderError,
         stop: &CancellationToken,
-    ) -> Option<Opened> {
+    ) -> Option<(Opened, EndpointOwner)> {
         warn!(
             error = %primary_error,
             provider = generation.provider_kind.as_str(),
@@ -66,6 +67,7 @@ impl Fallback {
             model: self.model.clone(),
             ..generation.request.clone()
         };
-        Some(generation::open(provider.as_ref(), &request, stop).await)
+        let opened = generation::open(provider.adapter.as_ref(), &request, stop).await;
+        Some((opened, provider.owner))
     }
 }

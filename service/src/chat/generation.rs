@@ -13,12 +13,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
+use super::ResolvedProvider;
 use super::{
     events::{self, MessageOutcome},
     fallback::Fallback,
     persist, recovery,
 };
-use crate::{Platform, error::ServiceResult, jobs::CountUsage, provider_health};
+use crate::{
+    Platform, TenantId, credentials::EndpointOwner, error::ServiceResult, jobs::CountUsage, prices,
+    provider_health,
+};
 
 /// Inputs of a generation, which runs after the request that started it has ended.
 pub struct Generation {
@@ -34,7 +38,7 @@ pub struct Generation {
 }
 
 /// Spawns the generation on the runtime. It runs to the end even when no client listens.
-pub fn start(platform: Platform, generation: Generation, provider: Box<dyn ChatProvider>) {
+pub fn start(platform: Platform, generation: Generation, provider: ResolvedProvider) {
     let span = info_span!(
         "generation",
         tenant.id = %generation.tenant_id,
@@ -46,7 +50,7 @@ pub fn start(platform: Platform, generation: Generation, provider: Box<dyn ChatP
     tokio::spawn(
         async move {
             let message_id = generation.message_id;
-            let result = run(&platform, &generation, provider.as_ref(), &handle.stop).await;
+            let result = run(&platform, &generation, &provider, &handle.stop).await;
             if let Err(error) = result {
                 error!(%error, "storing the generated reply failed");
             }
@@ -68,33 +72,26 @@ struct Collected {
     started: bool,
     /// Whether the fallback was called in place of the primary provider.
     fallback_used: bool,
+    /// Outcomes to record in the providers' health, as provider and success.
+    health: Vec<(ProviderKind, bool)>,
 }
 
 async fn run(
     platform: &Platform,
     generation: &Generation,
-    provider: &dyn ChatProvider,
+    provider: &ResolvedProvider,
     stop: &CancellationToken,
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
     let collected = collect(platform, generation, provider, stop, &publisher).await;
-    let fallback_used = collected.fallback_used;
+    let health = collected.health.clone();
     let outcome = finish(platform, generation, collected).await?;
     publisher.finish(&outcome).await;
 
     // Recorded after the final write and on its own task, so that it never delays a reply.
-    // A stopped reply is not counted, because it shows nothing about the provider.
-    if outcome.finish_reason != FinishReason::Cancelled {
-        let ok = outcome.status != MessageStatus::Failed;
-        match generation.fallback.as_ref().filter(|_| fallback_used) {
-            // The primary provider failed to open, so the reply's outcome is the fallback's.
-            Some(fallback) => {
-                provider_health::spawn_record_outcome(platform, generation.provider_kind, false);
-                provider_health::spawn_record_outcome(platform, fallback.provider_kind, ok);
-            }
-            None => provider_health::spawn_record_outcome(platform, generation.provider_kind, ok),
-        }
+    for (kind, ok) in health {
+        provider_health::spawn_record_outcome(platform, kind, ok);
     }
 
     platform
@@ -110,7 +107,7 @@ async fn run(
 async fn collect(
     platform: &Platform,
     generation: &Generation,
-    provider: &dyn ChatProvider,
+    provider: &ResolvedProvider,
     stop: &CancellationToken,
     publisher: &events::Publisher,
 ) -> Collected {
@@ -122,19 +119,29 @@ async fn collect(
         cancelled: false,
         started: false,
         fallback_used: false,
+        health: Vec::new(),
     };
-    let mut opened = open(provider, &generation.request, stop).await;
+    let mut serving = (generation.provider_kind, provider.owner);
+    let mut opened = open(provider.adapter.as_ref(), &generation.request, stop).await;
     // Any failure to open, after its retries, switches to the agent's fallback.
     if let Opened::Failed(error) = &opened
         && let Some(fallback) = &generation.fallback
-        && let Some(reopened) = fallback.open(platform, generation, error, stop).await
+        && let Some((reopened, fallback_owner)) =
+            fallback.open(platform, generation, error, stop).await
     {
+        collected
+            .health
+            .extend(health_outcome(serving, Some(error)));
+        serving = (fallback.provider_kind, fallback_owner);
         opened = reopened;
         collected.fallback_used = true;
     }
     let mut stream = match opened {
         Opened::Stream(stream) => stream,
         Opened::Failed(error) => {
+            collected
+                .health
+                .extend(health_outcome(serving, Some(&error)));
             collected.error = Some(error);
             return collected;
         }
@@ -170,7 +177,29 @@ async fn collect(
             None => break,
         }
     }
+    // A stopped reply shows nothing about the provider.
+    if !collected.cancelled {
+        collected
+            .health
+            .extend(health_outcome(serving, collected.error.as_ref()));
+    }
     collected
+}
+
+/// Returns the health outcome of a call to `provider`, or `None` when the call says nothing
+/// about it: a tenant's own credential was used, or the request itself caused the error.
+fn health_outcome(
+    (provider, owner): (ProviderKind, EndpointOwner),
+    error: Option<&ProviderError>,
+) -> Option<(ProviderKind, bool)> {
+    if owner == EndpointOwner::Tenant {
+        return None;
+    }
+    match error {
+        None => Some((provider, true)),
+        Some(error) if error.is_caused_by_request() => None,
+        Some(_) => Some((provider, false)),
+    }
 }
 
 /// Provider calls made to open one stream, the first included.
@@ -266,7 +295,8 @@ async fn finish(
         _ => (generation.provider_kind, &generation.request.model),
     };
     // A model missing from the price table gets no cost rather than a cost of zero.
-    let price = pricing::price(provider_kind, model);
+    let tenant_id = TenantId::new(generation.tenant_id);
+    let price = prices::lookup_or_platform(platform, tenant_id, provider_kind, model).await;
     let cost_micros = usage
         .as_ref()
         .zip(price.as_ref())

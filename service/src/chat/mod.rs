@@ -20,7 +20,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, TenantId, conversations, credentials,
+    Platform, RequestContext, TenantId, conversations,
+    credentials::{self, EndpointOwner},
     error::{ServiceError, ServiceResult},
     validation::MAX_MESSAGE_CHARS,
 };
@@ -39,15 +40,25 @@ pub fn provider_available(_platform: &Platform, kind: ProviderKind) -> bool {
     ProviderKind::ALL.contains(&kind)
 }
 
+/// An adapter and whose key it sends.
+pub struct ResolvedProvider {
+    pub adapter: Box<dyn ChatProvider>,
+    pub owner: EndpointOwner,
+}
+
 /// Builds the adapter for `kind` with the tenant's own credential when it stored one, and
 /// with the platform's key otherwise.
 pub async fn provider_for(
     platform: &Platform,
     tenant_id: TenantId,
     kind: ProviderKind,
-) -> ServiceResult<Box<dyn ChatProvider>> {
+) -> ServiceResult<ResolvedProvider> {
     let endpoint = credentials::endpoint_for(platform, tenant_id, kind).await?;
-    Ok(adapter(kind, endpoint))
+    let owner = endpoint.owner;
+    Ok(ResolvedProvider {
+        adapter: adapter(kind, endpoint),
+        owner,
+    })
 }
 
 /// Builds the adapter for `kind` that sends its requests to `endpoint`.

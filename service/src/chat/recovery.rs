@@ -16,7 +16,7 @@ use super::{
     events::{self, MessageOutcome},
     persist,
 };
-use crate::{Platform, error::ServiceResult, jobs::CountUsage};
+use crate::{Platform, TenantId, error::ServiceResult, jobs::CountUsage, prices};
 
 /// Lifetime of a liveness key. The generation renews it every third of that.
 const ALIVE_TTL: Duration = Duration::from_secs(30);
@@ -106,9 +106,14 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
         reasoning_tokens: None,
     };
     let provider: Option<ProviderKind> = conversation.provider.parse().ok();
-    let cost_micros = provider
-        .and_then(|provider| pricing::price(provider, &conversation.model))
-        .map(|price| pricing::cost_micros(&price, &usage));
+    let price = match provider {
+        Some(provider) => {
+            let tenant_id = TenantId::new(message.tenant_id);
+            prices::price_for(&platform.db, tenant_id, provider, &conversation.model).await?
+        }
+        None => None,
+    };
+    let cost_micros = price.map(|effective| pricing::cost_micros(&effective.price, &usage));
 
     let closed = persist::close_message(
         platform,
