@@ -1,16 +1,40 @@
-//! A local HTTP server that speaks OpenAI's Chat Completions wire format, for tests, demos and
-//! benchmarks.
+//! A local HTTP server that speaks the chat wire formats of OpenAI, Anthropic, Google Gemini,
+//! Groq and Ollama, for tests, demos and benchmarks.
 //!
-//! Routes: `POST /v1/chat/completions` (streamed and not) and `GET /v1/models`, both
-//! requiring a non-empty `Authorization: Bearer` token. Every reply is the same
-//! deterministic text from [`reply_tokens`], with usage counted by [`prompt_tokens`].
+//! Each format is served under its provider's own paths, so one server takes the place of all
+//! five providers. [`MockProvider::base_url_for`] returns the base URL for each provider's
+//! client. The routes:
+//! - OpenAI: `POST /v1/chat/completions` and `GET /v1/models`.
+//! - Anthropic: `POST /v1/messages` and `GET /v1/models`.
+//! - Gemini: `POST /v1beta/models/{model}:generateContent`,
+//!   `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` and `GET /v1beta/models`.
+//! - Groq: `POST /openai/v1/chat/completions` and `GET /openai/v1/models`.
+//! - Ollama: `POST /api/chat`, `GET /api/version` and `GET /api/tags`.
+//!
+//! Each format rejects a request without a key in its provider's header: `Authorization:
+//! Bearer` for OpenAI and Groq, `x-api-key` (with `anthropic-version`) for Anthropic, and
+//! `x-goog-api-key` for Gemini. Any non-empty key is accepted. Ollama's routes also accept
+//! requests without a key, as Ollama does. `GET /v1/models` returns Anthropic's list when the
+//! request carries Anthropic's headers, and OpenAI's otherwise.
+//!
+//! Every reply, streamed or not, is the same deterministic text from [`reply_tokens`], with
+//! input tokens counted by [`prompt_tokens`] and one output token per content chunk, timed by
+//! [`MockConfig`]. [`MockProvider::fail_next`] makes the next chat request of any format fail
+//! in that format's own way.
 
+mod anthropic;
+mod auth;
+mod chat;
 mod config;
+mod format;
+mod gemini;
+mod groq;
+mod ollama;
+mod openai;
 mod reply;
 mod routes;
 mod state;
 mod stream;
-mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +45,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::{MockConfig, MockFailure};
+pub use format::WireFormat;
 pub use reply::{prompt_tokens, reply_tokens};
+pub use state::ReceivedRequest;
 
 use state::MockState;
 
@@ -69,23 +95,52 @@ impl MockProvider {
 
     /// Returns the base URL to give an OpenAI client, such as `http://127.0.0.1:4010/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.base_url_for(WireFormat::OpenAi)
     }
 
-    /// Returns the JSON bodies of the chat completion requests received so far, in order.
-    /// Bodies that failed validation are included, bodies that are not JSON are not.
+    /// Returns the base URL to give a client of `format`'s provider, such as
+    /// `http://127.0.0.1:4010/openai/v1` for Groq.
+    pub fn base_url_for(&self, format: WireFormat) -> String {
+        format!("http://{}{}", self.addr, format.base_path())
+    }
+
+    /// Returns the chat requests received so far, of every format, in order. Requests
+    /// rejected for a missing key are not included, and neither are model list and version
+    /// probes or bodies that are not JSON. Bodies that failed the format's checks are
+    /// included.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.state.received()
+    }
+
+    /// Returns the JSON bodies of the requests that [`MockProvider::received`] returns.
     pub fn requests(&self) -> Vec<Value> {
-        self.state.requests()
+        self.received()
+            .into_iter()
+            .map(|request| request.body)
+            .collect()
     }
 
-    /// Returns the bearer tokens of the requests that [`MockProvider::requests`] returns, in
-    /// the same order.
+    /// Returns the key that each request of [`MockProvider::received`] presented in its
+    /// format's authentication header, in the same order.
+    pub fn api_keys(&self) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .map(|request| request.api_key)
+            .collect()
+    }
+
+    /// Returns the `Authorization: Bearer` token of each request of
+    /// [`MockProvider::received`], in the same order. A request without one, such as an
+    /// Anthropic request, has an empty string.
     pub fn bearer_tokens(&self) -> Vec<String> {
-        self.state.bearer_tokens()
+        self.received()
+            .into_iter()
+            .map(|request| request.bearer_token)
+            .collect()
     }
 
-    /// Queues a failure for the next chat completion request. Queued failures apply one per
-    /// request, in order.
+    /// Queues a failure for the next chat request of any format. Queued failures apply one
+    /// per request, in order.
     pub fn fail_next(&self, failure: MockFailure) {
         self.state.push_failure(failure);
     }

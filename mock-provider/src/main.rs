@@ -6,12 +6,22 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use mock_provider::{MockConfig, MockProvider};
+use mock_provider::{MockConfig, MockProvider, WireFormat};
 use tracing_subscriber::EnvFilter;
 
-/// Serves OpenAI's Chat Completions wire format with a fixed reply, for local tests and demos.
+/// Serves the chat wire formats of OpenAI, Anthropic, Gemini, Groq and Ollama with a fixed
+/// reply, for local tests and demos.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Base URLs to configure, with ADDR the --addr value:
+  OpenAI     http://ADDR/v1           (OPENAI_BASE_URL)
+  Anthropic  http://ADDR              (ANTHROPIC_BASE_URL)
+  Gemini     http://ADDR/v1beta       (GEMINI_BASE_URL)
+  Groq       http://ADDR/openai/v1    (GROQ_BASE_URL)
+  Ollama     http://ADDR              (OLLAMA_BASE_URL)
+Any non-empty API key is accepted. Ollama's routes also accept requests without a key."
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4010")]
@@ -45,7 +55,11 @@ async fn main() -> anyhow::Result<()> {
     let mock = MockProvider::start_on(args.addr, config).await?;
     tracing::info!(
         server.address = %mock.addr(),
-        base_url = %mock.base_url(),
+        openai.base_url = %mock.base_url_for(WireFormat::OpenAi),
+        anthropic.base_url = %mock.base_url_for(WireFormat::Anthropic),
+        gemini.base_url = %mock.base_url_for(WireFormat::Gemini),
+        groq.base_url = %mock.base_url_for(WireFormat::Groq),
+        ollama.base_url = %mock.base_url_for(WireFormat::Ollama),
         tokens = config.tokens,
         "mock provider listening"
     );

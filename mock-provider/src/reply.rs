@@ -1,4 +1,5 @@
-//! The deterministic reply: its token texts, its length and its token counts.
+//! The deterministic reply that every format sends: its token texts, its length, its token
+//! counts and the failure that may replace its end.
 
 use serde_json::Value;
 
@@ -20,59 +21,117 @@ pub fn reply_tokens(count: usize) -> Vec<String> {
         .collect()
 }
 
-/// Returns the `prompt_tokens` that the mock reports for a request body.
+/// Returns the input token count that the mock reports for a request body of any of its
+/// wire formats.
 ///
-/// The rule is an estimate that tests can repeat: the sum over `messages` of the message
-/// content's character count divided by four, rounded up. Content given as an array of parts
-/// counts the `text` of each part, and missing content counts zero.
+/// The rule is an estimate that tests can repeat: the sum over the prompt's messages of the
+/// message text's character count divided by four, rounded up. The messages are the entries
+/// of `messages` (OpenAI, Groq, Ollama, Anthropic), the entries of `contents` (Gemini), and
+/// the system prompt given apart from them (Anthropic's `system`, Gemini's
+/// `systemInstruction`), which counts as one message. A message's text is its `content`
+/// string, or the `text` of each entry of its `content` or `parts` array. Missing content
+/// counts zero.
 pub fn prompt_tokens(request: &Value) -> i64 {
-    let Some(messages) = request.get("messages").and_then(Value::as_array) else {
-        return 0;
-    };
-    let chars: usize = messages
-        .iter()
-        .map(|message| content_chars(message.get("content")))
-        .map(|c| c.div_ceil(4))
+    let system = [&request["system"], &request["systemInstruction"]];
+    let listed = ["messages", "contents"]
+        .into_iter()
+        .filter_map(|field| request[field].as_array())
+        .flatten();
+    let tokens: usize = system
+        .into_iter()
+        .chain(listed)
+        .map(|message| message_chars(message).div_ceil(4))
         .sum();
-    i64::try_from(chars).unwrap_or(i64::MAX)
+    i64::try_from(tokens).unwrap_or(i64::MAX)
 }
 
-fn content_chars(content: Option<&Value>) -> usize {
-    match content {
-        Some(Value::String(text)) => text.chars().count(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .map(|text| text.chars().count())
-            .sum(),
+/// Counts the characters of one message. A bare string is an Anthropic system prompt.
+fn message_chars(message: &Value) -> usize {
+    match message {
+        Value::String(text) => text.chars().count(),
+        Value::Array(parts) => parts_chars(parts),
+        Value::Object(fields) => match fields.get("content").or_else(|| fields.get("parts")) {
+            Some(Value::String(text)) => text.chars().count(),
+            Some(Value::Array(parts)) => parts_chars(parts),
+            _ => 0,
+        },
         _ => 0,
     }
 }
 
-/// How many content chunks to send for a request, and why the reply ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ReplyPlan {
-    pub(crate) tokens: usize,
-    pub(crate) finish_reason: &'static str,
+fn parts_chars(parts: &[Value]) -> usize {
+    parts
+        .iter()
+        .filter_map(|part| part["text"].as_str())
+        .map(|text| text.chars().count())
+        .sum()
 }
 
-/// Plans a reply of `configured` tokens, cut to the request's `max_completion_tokens` (or
-/// the older `max_tokens`) with finish reason `length` when that is smaller.
-pub(crate) fn plan_reply(request: &Value, configured: usize) -> ReplyPlan {
-    let limit = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|field| request.get(*field).and_then(Value::as_u64))
-        .and_then(|limit| usize::try_from(limit).ok());
+/// The reason a complete reply ends, which each format names in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// The reply is as long as configured.
+    Stop,
+    /// The request's output limit cut the reply.
+    Length,
+}
 
+/// A failure that replaces the end of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interruption {
+    /// Send the format's in-stream error after this many content chunks.
+    Error { after_tokens: usize },
+    /// End the body after this many content chunks.
+    Cut { after_tokens: usize },
+}
+
+/// The reply planned for one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// Number of the request on this server, starting at 1, used in response ids.
+    pub(crate) sequence: u64,
+    /// Unix time in seconds when the reply started.
+    pub(crate) created: u64,
+    pub(crate) model: String,
+    /// The request body, for format options such as OpenAI's `stream_options`.
+    pub(crate) request: Value,
+    /// Every content chunk of the complete reply.
+    pub(crate) tokens: Vec<String>,
+    pub(crate) finish: Finish,
+    pub(crate) prompt_tokens: i64,
+    pub(crate) interruption: Option<Interruption>,
+}
+
+impl Reply {
+    /// Returns the text of the complete reply.
+    pub(crate) fn text(&self) -> String {
+        self.tokens.concat()
+    }
+
+    /// Returns the output token count of the complete reply, one per content chunk.
+    pub(crate) fn output_tokens(&self) -> i64 {
+        i64::try_from(self.tokens.len()).unwrap_or(i64::MAX)
+    }
+
+    /// Returns the content chunks that a stream sends before it ends or fails.
+    pub(crate) fn streamed_tokens(&self) -> &[String] {
+        let sent = match self.interruption {
+            Some(Interruption::Error { after_tokens } | Interruption::Cut { after_tokens }) => {
+                after_tokens.min(self.tokens.len())
+            }
+            None => self.tokens.len(),
+        };
+        &self.tokens[..sent]
+    }
+}
+
+/// Returns how many content chunks a reply has and why it ends: `configured` chunks, or the
+/// request's `limit` with [`Finish::Length`] when that is smaller.
+pub(crate) fn plan_length(limit: Option<u64>, configured: usize) -> (usize, Finish) {
+    let limit = limit.and_then(|limit| usize::try_from(limit).ok());
     match limit {
-        Some(limit) if limit < configured => ReplyPlan {
-            tokens: limit,
-            finish_reason: "length",
-        },
-        _ => ReplyPlan {
-            tokens: configured,
-            finish_reason: "stop",
-        },
+        Some(limit) if limit < configured => (limit, Finish::Length),
+        _ => (configured, Finish::Stop),
     }
 }
 
@@ -115,35 +174,60 @@ mod tests {
     }
 
     #[test]
-    fn plan_cut_by_max_tokens() {
-        let plan = plan_reply(&json!({"max_completion_tokens": 3}), 12);
-        assert_eq!(
-            plan,
-            ReplyPlan {
-                tokens: 3,
-                finish_reason: "length"
-            }
-        );
-        let plan = plan_reply(&json!({"max_tokens": 5}), 12);
-        assert_eq!(
-            plan,
-            ReplyPlan {
-                tokens: 5,
-                finish_reason: "length"
-            }
-        );
+    fn prompt_tokens_anthropic_system() {
+        let as_string = json!({
+            "system": "abcde",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "abcd"}]}]
+        });
+        let as_blocks = json!({
+            "system": [{"type": "text", "text": "abc"}, {"type": "text", "text": "de"}],
+            "messages": [{"role": "user", "content": "abcd"}]
+        });
+        assert_eq!(prompt_tokens(&as_string), 2 + 1);
+        assert_eq!(prompt_tokens(&as_blocks), 2 + 1);
     }
 
     #[test]
-    fn plan_not_cut_by_larger_limit() {
-        let plan = plan_reply(&json!({"max_completion_tokens": 12}), 12);
-        assert_eq!(
-            plan,
-            ReplyPlan {
-                tokens: 12,
-                finish_reason: "stop"
-            }
-        );
-        assert_eq!(plan_reply(&json!({}), 4).tokens, 4);
+    fn prompt_tokens_gemini_contents() {
+        let request = json!({
+            "systemInstruction": {"parts": [{"text": "abcde"}]},
+            "contents": [
+                {"role": "user", "parts": [{"text": "ab"}, {"text": "cde"}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "f"}}]}
+            ]
+        });
+        assert_eq!(prompt_tokens(&request), 2 + 2);
+    }
+
+    #[test]
+    fn length_cut_by_smaller_limit() {
+        assert_eq!(plan_length(Some(3), 12), (3, Finish::Length));
+        assert_eq!(plan_length(Some(0), 12), (0, Finish::Length));
+    }
+
+    #[test]
+    fn length_kept_without_smaller_limit() {
+        assert_eq!(plan_length(Some(12), 12), (12, Finish::Stop));
+        assert_eq!(plan_length(None, 4), (4, Finish::Stop));
+    }
+
+    #[test]
+    fn streamed_tokens_stop_at_interruption() {
+        let mut reply = Reply {
+            sequence: 1,
+            created: 0,
+            model: "m".to_owned(),
+            request: json!({}),
+            tokens: reply_tokens(5),
+            finish: Finish::Stop,
+            prompt_tokens: 0,
+            interruption: Some(Interruption::Cut { after_tokens: 2 }),
+        };
+        assert_eq!(reply.streamed_tokens(), &reply_tokens(2)[..]);
+
+        reply.interruption = Some(Interruption::Error { after_tokens: 9 });
+        assert_eq!(reply.streamed_tokens().len(), 5);
+        reply.interruption = None;
+        assert_eq!(reply.streamed_tokens().len(), 5);
     }
 }

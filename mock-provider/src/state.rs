@@ -1,4 +1,5 @@
-//! State shared by the request handlers of one mock server.
+//! State shared by the request handlers of one mock server: the recorded chat requests, the
+//! queued failures and the request counter.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,41 +7,48 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
 
-use crate::{MockConfig, MockFailure};
+use crate::{MockConfig, MockFailure, WireFormat};
+
+/// A chat request that the mock received, recorded before its body was checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedRequest {
+    pub format: WireFormat,
+    /// The URL path without the query, such as
+    /// `/v1beta/models/gemini-2.5-flash:streamGenerateContent`.
+    pub path: String,
+    /// The key from the format's own authentication header: the `Authorization: Bearer`
+    /// token for OpenAI, Groq and Ollama, `x-api-key` for Anthropic and `x-goog-api-key` for
+    /// Gemini. Empty for an Ollama request without a key, which Ollama accepts.
+    pub api_key: String,
+    /// The `Authorization: Bearer` token, or empty when the request had none.
+    pub bearer_token: String,
+    /// The body parsed as JSON.
+    pub body: Value,
+}
 
 pub(crate) struct MockState {
     pub(crate) config: MockConfig,
-    requests: Mutex<Vec<Value>>,
-    bearer_tokens: Mutex<Vec<String>>,
+    received: Mutex<Vec<ReceivedRequest>>,
     failures: Mutex<VecDeque<MockFailure>>,
-    next_id: AtomicU64,
+    next_sequence: AtomicU64,
 }
 
 impl MockState {
     pub(crate) fn new(config: MockConfig) -> Self {
         Self {
             config,
-            requests: Mutex::new(Vec::new()),
-            bearer_tokens: Mutex::new(Vec::new()),
+            received: Mutex::new(Vec::new()),
             failures: Mutex::new(VecDeque::new()),
-            next_id: AtomicU64::new(1),
+            next_sequence: AtomicU64::new(1),
         }
     }
 
-    pub(crate) fn record(&self, body: Value) {
-        lock(&self.requests).push(body);
+    pub(crate) fn record(&self, request: ReceivedRequest) {
+        lock(&self.received).push(request);
     }
 
-    pub(crate) fn requests(&self) -> Vec<Value> {
-        lock(&self.requests).clone()
-    }
-
-    pub(crate) fn record_bearer_token(&self, token: String) {
-        lock(&self.bearer_tokens).push(token);
-    }
-
-    pub(crate) fn bearer_tokens(&self) -> Vec<String> {
-        lock(&self.bearer_tokens).clone()
+    pub(crate) fn received(&self) -> Vec<ReceivedRequest> {
+        lock(&self.received).clone()
     }
 
     pub(crate) fn push_failure(&self, failure: MockFailure) {
@@ -51,12 +59,10 @@ impl MockState {
         lock(&self.failures).pop_front()
     }
 
-    /// Returns a new completion id such as `chatcmpl-mock-1`.
-    pub(crate) fn next_completion_id(&self) -> String {
-        format!(
-            "chatcmpl-mock-{}",
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        )
+    /// Returns the number of the next reply, starting at 1, for response ids such as
+    /// `chatcmpl-mock-1`.
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.next_sequence.fetch_add(1, Ordering::Relaxed)
     }
 }
 
