@@ -150,6 +150,21 @@ if [[ -z "${OPENAI_BASE_URL:-}" ]]; then
   export OPENAI_API_KEY="${OPENAI_API_KEY:-mock-provider-key}"
   start mock-provider "$bin_dir/mock-provider" --addr "$MOCK_PROVIDER_ADDR" --gap-ms 50
   wait_for_url "$OPENAI_BASE_URL/models" 30 mock-provider
+  # The mock speaks every provider's wire format. Each provider without its own URL or key
+  # is pointed at it, so that no real key is ever sent to the mock.
+  mock="http://$MOCK_PROVIDER_ADDR"
+  if [[ -z "${ANTHROPIC_BASE_URL:-}${ANTHROPIC_API_KEY:-}" ]]; then
+    export ANTHROPIC_BASE_URL="$mock" ANTHROPIC_API_KEY=mock-provider-key
+  fi
+  if [[ -z "${GEMINI_BASE_URL:-}${GOOGLE_API_KEY:-}" ]]; then
+    export GEMINI_BASE_URL="$mock/v1beta" GOOGLE_API_KEY=mock-provider-key
+  fi
+  if [[ -z "${GROQ_BASE_URL:-}${GROQ_API_KEY:-}" ]]; then
+    export GROQ_BASE_URL="$mock/openai/v1" GROQ_API_KEY=mock-provider-key
+  fi
+  if [[ -z "${OLLAMA_BASE_URL:-}" ]]; then
+    export OLLAMA_BASE_URL="$mock"
+  fi
 else
   log "OPENAI_BASE_URL is set, so the mock provider is not started"
 fi
