@@ -4,8 +4,9 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod throttle;
 
-use std::future::Future;
+use std::{future::Future, net::SocketAddr};
 
 use service::{Platform, Settings, chat::registry::listen_for_stops};
 use tokio::net::TcpListener;
@@ -24,7 +25,8 @@ pub async fn prepare_database(settings: &Settings) -> Result<(), sea_orm::DbErr>
     Ok(())
 }
 
-/// Serves the api on `listener` until `shutdown` completes.
+/// Serves the api on `listener` until `shutdown` completes. Handlers see each connection's
+/// peer address, which the sign-in throttle uses as the client's address.
 pub async fn serve(
     platform: Platform,
     listener: TcpListener,
@@ -33,7 +35,8 @@ pub async fn serve(
     tokio::spawn(listen_for_stops(platform.clone()));
     let address = listener.local_addr()?;
     info!(%address, "api listening");
-    axum::serve(listener, router(platform))
+    let service = router(platform).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -5,8 +5,11 @@
 //! amounts are `i64`.
 
 pub mod agent;
+pub mod api_key;
+pub mod audit_log;
 pub mod conversation;
 pub mod enums;
+pub mod invitation;
 pub mod membership;
 pub mod message;
 pub mod model_price;

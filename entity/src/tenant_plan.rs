@@ -14,8 +14,21 @@ pub struct Model {
     #[sea_orm(unique)]
     pub tenant_id: Uuid,
     pub plan: PlanKind,
-    /// Maximum tokens per billing period, or `None` for no limit.
+    /// The tenant's own limit of tokens per billing period, or `None` for the plan's.
     pub monthly_token_limit: Option<i64>,
+    /// The tenant's own limit of chat requests per minute, or `None` for the plan's.
+    pub requests_per_minute: Option<i64>,
+    /// The tenant's own limit of tokens per minute, or `None` for the plan's.
+    pub tokens_per_minute: Option<i64>,
+    /// The tenant's own limit of spend per billing period in micro-dollars, or `None` for
+    /// the plan's.
+    pub monthly_spend_limit_micros: Option<i64>,
+    /// The tenant's own maximum number of agents, or `None` for the plan's.
+    pub max_agents: Option<i64>,
+    /// The tenant's own maximum number of members, or `None` for the plan's.
+    pub max_members: Option<i64>,
+    /// Feature names mapped to true or false, over the plan's defaults.
+    pub features: Option<Json>,
     pub current_period_start: DateTimeUtc,
     pub current_period_end: DateTimeUtc,
     pub created_at: DateTimeUtc,

@@ -22,6 +22,10 @@ mod m20261204_000006_create_provider_credentials;
 mod m20261204_000007_create_provider_health;
 mod m20261204_000008_add_agent_fallback;
 mod m20261204_000009_create_model_prices;
+mod m20261204_000010_create_invitations;
+mod m20261204_000011_create_api_keys;
+mod m20261204_000012_create_audit_logs;
+mod m20261204_000013_add_plan_limits;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -42,6 +46,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_create_provider_health::Migration),
             Box::new(m20261204_000008_add_agent_fallback::Migration),
             Box::new(m20261204_000009_create_model_prices::Migration),
+            Box::new(m20261204_000010_create_invitations::Migration),
+            Box::new(m20261204_000011_create_api_keys::Migration),
+            Box::new(m20261204_000012_create_audit_logs::Migration),
+            Box::new(m20261204_000013_add_plan_limits::Migration),
         ]
     }
 }

@@ -3,15 +3,20 @@
 use chrono::Utc;
 use entity::{Role, agent};
 use providers::ProviderKind;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext,
+    audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
+    plans,
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
 
@@ -66,6 +71,13 @@ pub async fn create(
     )?;
 
     let now = Utc::now();
+    let txn = platform.db.begin().await?;
+    let tenant = plans::lock_limits(&txn, ctx.tenant_id).await?;
+    let agents = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(ctx.tenant()))
+        .count(&txn)
+        .await?;
+    plans::check_count(&tenant, "agents", agents, tenant.limits.max_agents)?;
     let agent = agent::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -82,8 +94,18 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&platform.db)
+    .insert(&txn)
     .await?;
+    let summary = json!({ "name": agent.name, "provider": agent.provider, "model": agent.model });
+    audit::record(
+        &txn,
+        ctx,
+        Action::AgentCreate,
+        Target::new(TargetType::Agent, agent.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), agent.id = %agent.id, "agent created");
     Ok(agent)
 }
@@ -100,6 +122,7 @@ pub async fn update(
         (None, None) => None,
         (provider, model) => Some(merge_fallback(&agent, provider, model)?),
     };
+    let before = agent.clone();
     let mut active: agent::ActiveModel = agent.into();
     if let Some(name) = input.name {
         active.name = Set(validation::required_text("name", &name, MAX_NAME_CHARS)?);
@@ -137,20 +160,44 @@ pub async fn update(
         active.fallback_model = Set(model);
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&platform.db).await?)
+
+    let fields = audit::changed_fields(&before, &active);
+    let txn = platform.db.begin().await?;
+    let agent = active.update(&txn).await?;
+    let summary = json!({ "name": agent.name, "fields": fields });
+    audit::record(
+        &txn,
+        ctx,
+        Action::AgentUpdate,
+        Target::new(TargetType::Agent, agent.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(agent)
 }
 
 /// Deletes an agent. Its conversations and usage records stay, with the reference cleared.
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
-    let result = agent::Entity::delete_many()
+    let txn = platform.db.begin().await?;
+    let deleted = agent::Entity::delete_many()
         .filter(agent::Column::Id.eq(id))
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
-        .exec(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
-    if result.rows_affected == 0 {
+    let Some(agent) = deleted.into_iter().next() else {
         return Err(ServiceError::not_found("agent"));
-    }
+    };
+    audit::record(
+        &txn,
+        ctx,
+        Action::AgentDelete,
+        Target::new(TargetType::Agent, id),
+        json!({ "name": agent.name }),
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), agent.id = %id, "agent deleted");
     Ok(id)
 }

@@ -58,6 +58,9 @@ pub struct Settings {
     /// Platform keys and base URLs of the providers, used when a tenant has stored none.
     pub providers: ProviderEndpoints,
     pub cors_allowed_origins: Vec<String>,
+    /// Lower-cased email addresses of the platform administrators, who manage every
+    /// tenant's plan and status.
+    pub platform_admins: Vec<String>,
     /// Messages sent to the provider, counting the new user message.
     pub context_messages: u64,
     /// How long a finished generation's deltas stay readable in Redis.
@@ -67,10 +70,51 @@ pub struct Settings {
     pub provider_probe_interval: Duration,
     pub default_page_size: u64,
     pub max_page_size: u64,
+    /// Largest accepted HTTP request body, in bytes.
     pub max_request_bytes: usize,
+    /// Maximum duration of an HTTP request from its headers to the response, reading the
+    /// body included. WebSocket connections are not limited by it.
+    pub request_timeout: Duration,
+    /// `max-age` of the `Strict-Transport-Security` header; `None` leaves the header out.
+    pub hsts_max_age: Option<Duration>,
+    pub graphql: GraphqlSettings,
+    /// `iss` claim that access tokens carry and that verification requires.
+    pub jwt_issuer: String,
+    /// `aud` claim that access tokens carry and that verification requires.
+    pub jwt_audience: String,
+    /// Sign-in and registration attempts allowed per minute from one client IP address.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Sign-in and registration attempts allowed per minute for one email address.
+    pub login_attempts_per_email_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` header is trusted to name the client's address.
+    pub trusted_proxies: Vec<IpNet>,
     pub provider_connect_timeout: Duration,
     pub provider_read_timeout: Duration,
 }
+
+/// Limits on GraphQL operations and the schema's introspection switches.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    /// Maximum nesting of fields in an operation.
+    pub max_depth: usize,
+    /// Maximum complexity of an operation, as async-graphql counts it: one per field unless
+    /// the field declares its own cost.
+    pub max_complexity: usize,
+    /// Maximum number of aliases in an operation, counting fragments at every use.
+    pub max_aliases: usize,
+    /// Maximum number of directives in an operation, counting fragments at every use.
+    pub max_directives: usize,
+    /// Maximum number of operations in one batch request (a JSON array).
+    pub max_batch_operations: usize,
+    /// Whether `__schema` and `__type` resolve. When off, async-graphql returns null for them.
+    pub introspection: bool,
+    /// Whether validation errors suggest similar field and type names.
+    pub field_suggestions: bool,
+}
+
+/// The parser of async-graphql 7 rejects selection sets nested deeper than this, so a
+/// larger GRAPHQL_MAX_DEPTH could never be reached.
+const PARSER_MAX_NESTING: usize = 32;
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +124,8 @@ impl fmt::Debug for Settings {
             .field("redis_prefix", &self.redis_prefix)
             .field("auto_migrate", &self.auto_migrate)
             .field("allowed_private_networks", &self.allowed_private_networks)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("graphql", &self.graphql)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +202,31 @@ impl Settings {
         let parse_or = |name: &'static str, default: u64| parse(name, get(name), default);
         let seconds =
             |name: &'static str, default: u64| parse_or(name, default).map(Duration::from_secs);
+        let count = |name: &'static str, default: usize| parse(name, get(name), default);
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            Some(list) => providers::outbound::parse_networks(&list).map_err(|error| {
+                ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES",
+                    value: list.clone(),
+                    reason: error.to_string(),
+                }
+            })?,
+            None => Vec::new(),
+        };
+        let hsts_max_age = Some(seconds("HSTS_MAX_AGE_SECONDS", 0)?).filter(|age| !age.is_zero());
+        let graphql = GraphqlSettings {
+            max_depth: count("GRAPHQL_MAX_DEPTH", 15)?,
+            max_complexity: count("GRAPHQL_MAX_COMPLEXITY", 1000)?,
+            max_aliases: count("GRAPHQL_MAX_ALIASES", 30)?,
+            max_directives: count("GRAPHQL_MAX_DIRECTIVES", 50)?,
+            max_batch_operations: count("GRAPHQL_MAX_BATCH_OPERATIONS", 10)?,
+            introspection: parse("GRAPHQL_INTROSPECTION", get("GRAPHQL_INTROSPECTION"), true)?,
+            field_suggestions: parse(
+                "GRAPHQL_FIELD_SUGGESTIONS",
+                get("GRAPHQL_FIELD_SUGGESTIONS"),
+                true,
+            )?,
+        };
 
         let settings = Settings {
             environment,
@@ -178,13 +249,37 @@ impl Settings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            platform_admins: get("PLATFORM_ADMINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|email| email.trim().to_lowercase())
+                        .filter(|email| !email.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
             provider_probe_interval: seconds("PROVIDER_PROBE_INTERVAL_SECONDS", 300)?,
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 20)?,
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
-            max_request_bytes: parse("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"), 1_048_576)?,
+            max_request_bytes: count("MAX_REQUEST_BYTES", 2 * 1024 * 1024)?,
+            request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", 30)?,
+            hsts_max_age,
+            graphql,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "task-assistant".into()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "task-assistant-api".into()),
+            login_attempts_per_ip_per_minute: parse(
+                "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
+                get("LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
+                10,
+            )?,
+            login_attempts_per_email_per_minute: parse(
+                "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+                get("LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE"),
+                5,
+            )?,
+            trusted_proxies,
             provider_connect_timeout: seconds("PROVIDER_CONNECT_TIMEOUT_SECONDS", 10)?,
             provider_read_timeout: seconds("PROVIDER_READ_TIMEOUT_SECONDS", 120)?,
         };
@@ -207,11 +302,36 @@ impl Settings {
                 "PROVIDER_PROBE_INTERVAL_SECONDS",
                 self.provider_probe_interval.as_secs(),
             ),
+            ("MAX_REQUEST_BYTES", self.max_request_bytes as u64),
+            ("REQUEST_TIMEOUT_SECONDS", self.request_timeout.as_secs()),
+            ("GRAPHQL_MAX_DEPTH", self.graphql.max_depth as u64),
+            ("GRAPHQL_MAX_COMPLEXITY", self.graphql.max_complexity as u64),
+            ("GRAPHQL_MAX_ALIASES", self.graphql.max_aliases as u64),
+            ("GRAPHQL_MAX_DIRECTIVES", self.graphql.max_directives as u64),
+            (
+                "GRAPHQL_MAX_BATCH_OPERATIONS",
+                self.graphql.max_batch_operations as u64,
+            ),
+            (
+                "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
+                self.login_attempts_per_ip_per_minute.into(),
+            ),
+            (
+                "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+                self.login_attempts_per_email_per_minute.into(),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
                 return Err(invalid(name, "0", "must be greater than 0"));
             }
+        }
+        if self.graphql.max_depth > PARSER_MAX_NESTING {
+            return Err(invalid(
+                "GRAPHQL_MAX_DEPTH",
+                &self.graphql.max_depth.to_string(),
+                &format!("must not exceed {PARSER_MAX_NESTING}, the parser's nesting limit"),
+            ));
         }
         if self.default_page_size > self.max_page_size {
             return Err(invalid(
@@ -386,6 +506,87 @@ mod tests {
         assert!(settings.auto_migrate);
         assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
         assert_eq!(settings.provider_probe_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn http_and_graphql_defaults() {
+        let settings = settings_with(&[]).unwrap();
+        assert_eq!(settings.max_request_bytes, 2_097_152);
+        assert_eq!(settings.request_timeout, Duration::from_secs(30));
+        assert_eq!(settings.hsts_max_age, None);
+        assert_eq!(settings.graphql.max_depth, 15);
+        assert_eq!(settings.graphql.max_complexity, 1000);
+        assert_eq!(settings.graphql.max_aliases, 30);
+        assert_eq!(settings.graphql.max_directives, 50);
+        assert_eq!(settings.graphql.max_batch_operations, 10);
+        assert!(settings.graphql.introspection);
+        assert!(settings.graphql.field_suggestions);
+        assert_eq!(settings.jwt_issuer, "task-assistant");
+        assert_eq!(settings.jwt_audience, "task-assistant-api");
+        assert_eq!(settings.login_attempts_per_ip_per_minute, 10);
+        assert_eq!(settings.login_attempts_per_email_per_minute, 5);
+        assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn hsts_max_age_read_in_seconds() {
+        let settings = settings_with(&[("HSTS_MAX_AGE_SECONDS", "31536000")]).unwrap();
+        assert_eq!(settings.hsts_max_age, Some(Duration::from_secs(31_536_000)));
+        let off = settings_with(&[("HSTS_MAX_AGE_SECONDS", "0")]).unwrap();
+        assert_eq!(off.hsts_max_age, None);
+    }
+
+    #[test]
+    fn graphql_switches_parsed() {
+        let settings = settings_with(&[
+            ("GRAPHQL_INTROSPECTION", "false"),
+            ("GRAPHQL_FIELD_SUGGESTIONS", "false"),
+        ])
+        .unwrap();
+        assert!(!settings.graphql.introspection);
+        assert!(!settings.graphql.field_suggestions);
+        let error = settings_with(&[("GRAPHQL_INTROSPECTION", "no")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("GRAPHQL_INTROSPECTION is invalid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn zero_limits_rejected() {
+        for name in [
+            "GRAPHQL_MAX_ALIASES",
+            "GRAPHQL_MAX_BATCH_OPERATIONS",
+            "REQUEST_TIMEOUT_SECONDS",
+            "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+        ] {
+            let error = settings_with(&[(name, "0")]).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("{name} is invalid: must be greater than 0 (got \"0\")")
+            );
+        }
+    }
+
+    #[test]
+    fn depth_beyond_parser_nesting_rejected() {
+        assert!(settings_with(&[("GRAPHQL_MAX_DEPTH", "32")]).is_ok());
+        let error = settings_with(&[("GRAPHQL_MAX_DEPTH", "33")]).unwrap_err();
+        assert!(error.to_string().contains("must not exceed 32"), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_parsed() {
+        let settings = settings_with(&[("TRUSTED_PROXIES", "10.0.0.0/8, ::1/128")]).unwrap();
+        let expected: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        assert_eq!(settings.trusted_proxies, expected);
+        let error = settings_with(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("TRUSTED_PROXIES is invalid"),
+            "{error}"
+        );
     }
 
     #[test]

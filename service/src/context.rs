@@ -1,5 +1,7 @@
 //! The authenticated caller of a request, passed into every service call on tenant data.
 
+use std::net::IpAddr;
+
 use entity::Role;
 use uuid::Uuid;
 
@@ -24,9 +26,14 @@ impl TenantId {
 pub struct RequestContext {
     pub tenant_id: TenantId,
     pub user_id: Uuid,
+    /// The session of the access token, or nil for a request made with an API key.
     pub session_id: Uuid,
     pub role: Role,
     pub request_id: String,
+    /// The API key the request was made with, acting for `user_id`.
+    pub api_key_id: Option<Uuid>,
+    /// The client's IP address as the HTTP layer determined it, or `None` when unknown.
+    pub client_ip: Option<IpAddr>,
 }
 
 impl RequestContext {
@@ -36,7 +43,7 @@ impl RequestContext {
 
     /// Fails with FORBIDDEN unless the caller's role is `minimum` or higher.
     pub fn require(&self, minimum: Role) -> ServiceResult<()> {
-        if rank(self.role) >= rank(minimum) {
+        if role_at_least(self.role, minimum) {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
@@ -46,13 +53,30 @@ impl RequestContext {
         }
     }
 
+    /// Fails with FORBIDDEN for a request made with an API key, for operations on the
+    /// user's own account and credentials, which need a signed-in session.
+    pub fn require_session(&self) -> ServiceResult<()> {
+        match self.api_key_id {
+            None => Ok(()),
+            Some(_) => Err(ServiceError::Forbidden(
+                "an API key cannot do this; sign in with a password first".into(),
+            )),
+        }
+    }
+
     /// Whether the caller may see every conversation of the tenant, not only their own.
     pub fn sees_all_conversations(&self) -> bool {
-        rank(self.role) >= rank(Role::Admin)
+        role_rank(self.role) >= role_rank(Role::Admin)
     }
 }
 
-fn rank(role: Role) -> u8 {
+/// Whether `role` is `minimum` or a more privileged role.
+pub fn role_at_least(role: Role, minimum: Role) -> bool {
+    role_rank(role) >= role_rank(minimum)
+}
+
+/// Orders roles from viewer (0) to owner (3).
+pub fn role_rank(role: Role) -> u8 {
     match role {
         Role::Viewer => 0,
         Role::Member => 1,
@@ -81,6 +105,8 @@ mod tests {
             session_id: Uuid::now_v7(),
             role,
             request_id: "test".into(),
+            api_key_id: None,
+            client_ip: None,
         }
     }
 

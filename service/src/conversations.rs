@@ -3,12 +3,16 @@
 use chrono::Utc;
 use entity::{Role, conversation, message};
 use providers::ProviderKind;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Select, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Select, Set, TransactionTrait,
+};
+use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext, agents,
+    audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
@@ -70,6 +74,7 @@ pub async fn create(
     };
 
     let now = Utc::now();
+    let txn = platform.db.begin().await?;
     let conversation = conversation::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -81,8 +86,23 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&platform.db)
+    .insert(&txn)
     .await?;
+    let summary = json!({
+        "title": conversation.title,
+        "agentId": conversation.agent_id,
+        "provider": conversation.provider,
+        "model": conversation.model,
+    });
+    audit::record(
+        &txn,
+        ctx,
+        Action::ConversationCreate,
+        Target::new(TargetType::Conversation, conversation.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), conversation.id = %conversation.id, "conversation created");
     Ok(conversation)
 }
@@ -96,19 +116,43 @@ pub async fn rename(
     ctx.require(Role::Member)?;
     let title = validation::required_text("title", title, MAX_NAME_CHARS)?;
     let conversation = get(platform, ctx, id).await?;
+    let previous_title = conversation.title.clone();
     let mut active: conversation::ActiveModel = conversation.into();
     active.title = Set(title);
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&platform.db).await?)
+
+    let txn = platform.db.begin().await?;
+    let conversation = active.update(&txn).await?;
+    let summary = json!({ "title": conversation.title, "previousTitle": previous_title });
+    audit::record(
+        &txn,
+        ctx,
+        Action::ConversationRename,
+        Target::new(TargetType::Conversation, conversation.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(conversation)
 }
 
 /// Deletes a conversation and its messages; usage records stay with the reference cleared.
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
     let conversation = get(platform, ctx, id).await?;
+    let txn = platform.db.begin().await?;
     conversation::Entity::delete_by_id(conversation.id)
-        .exec(&platform.db)
+        .exec(&txn)
         .await?;
+    audit::record(
+        &txn,
+        ctx,
+        Action::ConversationDelete,
+        Target::new(TargetType::Conversation, conversation.id),
+        json!({ "title": conversation.title }),
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), conversation.id = %id, "conversation deleted");
     Ok(id)
 }

@@ -5,14 +5,16 @@ use chrono::Utc;
 use entity::{Role, provider_credential};
 use providers::{ApiKey, ProviderError, ProviderKind, outbound::AddressPolicy};
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
+use serde_json::json;
 use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext, Secret, TenantId,
+    audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     validation,
@@ -107,10 +109,22 @@ pub async fn set(
         provider_credential::Column::UpdatedAt,
     ])
     .to_owned();
+    let txn = platform.db.begin().await?;
     let saved = provider_credential::Entity::insert(credential)
         .on_conflict(upsert)
-        .exec_with_returning(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
+    // The key and its hint stay out of the audit log.
+    let summary = json!({ "provider": saved.provider, "baseUrl": saved.base_url });
+    audit::record(
+        &txn,
+        ctx,
+        Action::ProviderCredentialSet,
+        Target::new(TargetType::ProviderCredential, saved.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
 
     info!(
         tenant.id = %ctx.tenant(),
@@ -129,14 +143,24 @@ pub async fn delete(
     provider: ProviderKind,
 ) -> ServiceResult<ProviderKind> {
     ctx.require(Role::Admin)?;
-    let result = provider_credential::Entity::delete_many()
+    let txn = platform.db.begin().await?;
+    let deleted = provider_credential::Entity::delete_many()
         .filter(provider_credential::Column::TenantId.eq(ctx.tenant()))
         .filter(provider_credential::Column::Provider.eq(provider.as_str()))
-        .exec(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
-    if result.rows_affected == 0 {
+    let Some(credential) = deleted.into_iter().next() else {
         return Err(ServiceError::not_found("provider credential"));
-    }
+    };
+    audit::record(
+        &txn,
+        ctx,
+        Action::ProviderCredentialDelete,
+        Target::new(TargetType::ProviderCredential, credential.id),
+        json!({ "provider": provider.as_str() }),
+    )
+    .await?;
+    txn.commit().await?;
     info!(
         tenant.id = %ctx.tenant(),
         user.id = %ctx.user_id,

@@ -2,7 +2,10 @@
 //! tasks, usage, provider credentials and job payloads. Used by the api and the worker; no
 //! HTTP or GraphQL here.
 
+pub mod admin;
 pub mod agents;
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -13,10 +16,13 @@ pub mod crypto;
 pub mod error;
 pub mod health;
 pub mod jobs;
+pub mod members;
 pub mod pagination;
+pub mod plans;
 pub mod platform;
 pub mod prices;
 pub mod provider_health;
+pub mod quota;
 pub mod redis_conn;
 pub mod secret;
 pub mod tasks;

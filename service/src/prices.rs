@@ -8,13 +8,16 @@ use providers::{
     pricing::{self, Price},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    sea_query::OnConflict,
 };
+use serde_json::json;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext, TenantId,
+    audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     validation::{self, MAX_NAME_CHARS},
@@ -206,10 +209,27 @@ pub async fn set(
         model_price::Column::UpdatedAt,
     ])
     .to_owned();
+    let txn = platform.db.begin().await?;
     let saved = model_price::Entity::insert(row)
         .on_conflict(upsert)
-        .exec_with_returning(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
+    let summary = json!({
+        "provider": saved.provider,
+        "model": saved.model,
+        "inputPerMillion": saved.input_per_million,
+        "outputPerMillion": saved.output_per_million,
+        "cachedInputPerMillion": saved.cached_input_per_million,
+    });
+    audit::record(
+        &txn,
+        ctx,
+        Action::ModelPriceSet,
+        Target::new(TargetType::ModelPrice, saved.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
 
     info!(
         tenant.id = %ctx.tenant(),
@@ -235,15 +255,25 @@ pub async fn delete(
 ) -> ServiceResult<(String, Option<EffectivePrice>)> {
     ctx.require(Role::Admin)?;
     let model = check_model(model)?;
-    let result = model_price::Entity::delete_many()
+    let txn = platform.db.begin().await?;
+    let deleted = model_price::Entity::delete_many()
         .filter(model_price::Column::TenantId.eq(ctx.tenant()))
         .filter(model_price::Column::Provider.eq(provider.as_str()))
         .filter(model_price::Column::Model.eq(&model))
-        .exec(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
-    if result.rows_affected == 0 {
+    let Some(price) = deleted.into_iter().next() else {
         return Err(ServiceError::not_found("model price"));
-    }
+    };
+    audit::record(
+        &txn,
+        ctx,
+        Action::ModelPriceDelete,
+        Target::new(TargetType::ModelPrice, price.id),
+        json!({ "provider": price.provider, "model": price.model }),
+    )
+    .await?;
+    txn.commit().await?;
     info!(
         tenant.id = %ctx.tenant(),
         user.id = %ctx.user_id,

@@ -2,12 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use entity::{Role, TaskPriority, TaskStatus, membership, task};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext,
+    audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
@@ -56,6 +60,7 @@ pub async fn create(
     }
 
     let now = Utc::now();
+    let txn = platform.db.begin().await?;
     let task = task::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -69,8 +74,24 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&platform.db)
+    .insert(&txn)
     .await?;
+    let summary = json!({
+        "title": task.title,
+        "status": task.status,
+        "priority": task.priority,
+        "dueAt": task.due_at,
+        "assigneeId": task.assignee_id,
+    });
+    audit::record(
+        &txn,
+        ctx,
+        Action::TaskCreate,
+        Target::new(TargetType::Task, task.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), task.id = %task.id, "task created");
     Ok(task)
 }
@@ -83,6 +104,7 @@ pub async fn update(
 ) -> ServiceResult<task::Model> {
     ctx.require(Role::Member)?;
     let task = get(platform, ctx, id).await?;
+    let before = task.clone();
     let mut active: task::ActiveModel = task.into();
     if let Some(title) = input.title {
         active.title = Set(validation::required_text("title", &title, MAX_NAME_CHARS)?);
@@ -110,19 +132,43 @@ pub async fn update(
         active.assignee_id = Set(assignee_id);
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&platform.db).await?)
+
+    let fields = audit::changed_fields(&before, &active);
+    let txn = platform.db.begin().await?;
+    let task = active.update(&txn).await?;
+    let summary = json!({ "title": task.title, "status": task.status, "fields": fields });
+    audit::record(
+        &txn,
+        ctx,
+        Action::TaskUpdate,
+        Target::new(TargetType::Task, task.id),
+        summary,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(task)
 }
 
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
-    let result = task::Entity::delete_many()
+    let txn = platform.db.begin().await?;
+    let deleted = task::Entity::delete_many()
         .filter(task::Column::Id.eq(id))
         .filter(task::Column::TenantId.eq(ctx.tenant()))
-        .exec(&platform.db)
+        .exec_with_returning(&txn)
         .await?;
-    if result.rows_affected == 0 {
+    let Some(task) = deleted.into_iter().next() else {
         return Err(ServiceError::not_found("task"));
-    }
+    };
+    audit::record(
+        &txn,
+        ctx,
+        Action::TaskDelete,
+        Target::new(TargetType::Task, id),
+        json!({ "title": task.title }),
+    )
+    .await?;
+    txn.commit().await?;
     info!(tenant.id = %ctx.tenant(), task.id = %id, "task deleted");
     Ok(id)
 }

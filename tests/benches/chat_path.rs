@@ -823,6 +823,14 @@ struct Chat {
 impl Chat {
     async fn prepare(app: &TestApp, email: &str) -> anyhow::Result<Self> {
         let owner = app.register(email, "Benchmark Tenant").await;
+        // The enterprise plan has no request or token limits, so that thousands of messages
+        // a minute are measured rather than rejected; the budget scripts still run.
+        app.db
+            .execute_unprepared(&format!(
+                "UPDATE subscriptions SET plan = 'enterprise' WHERE tenant_id = '{}'",
+                owner.tenant_id
+            ))
+            .await?;
         let agent_id = app
             .create_agent(&owner.access_token, "You are terse.")
             .await;

@@ -151,6 +151,10 @@ impl TestApp {
             ("OPENAI_BASE_URL".into(), mock.base_url()),
             ("OPENAI_API_KEY".into(), "sk-test".into()),
             ("AUTO_MIGRATE".into(), "false".into()),
+            // Tests sign in and register far more often than people do; the throttle's
+            // own tests set these quotas back.
+            ("LOGIN_ATTEMPTS_PER_IP_PER_MINUTE".into(), "10000".into()),
+            ("LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE".into(), "10000".into()),
         ]);
         env.extend(options.env.iter().cloned());
         let settings = Settings::from_lookup(|name| env.get(name).cloned())?;
@@ -403,4 +407,35 @@ pub fn error_code(body: &Value) -> &str {
 /// The message of the first error in a response.
 pub fn error_message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or("")
+}
+
+/// Password of every account that [`TestApp::add_member`] creates.
+pub const MEMBER_PASSWORD: &str = "member-password-1";
+
+impl TestApp {
+    /// Invites `email` with `role` (`"ADMIN"`, `"MEMBER"`, ...) through the API as the
+    /// owner or admin holding `inviter_token`, accepts as a new account, and returns its
+    /// session in the inviter's tenant.
+    pub async fn add_member(&self, inviter_token: &str, email: &str, role: &str) -> Session {
+        let invited = self
+            .data(
+                Some(inviter_token),
+                "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { token } }",
+                json!({ "input": { "email": email, "role": role } }),
+            )
+            .await;
+        let token = invited["inviteMember"]["token"]
+            .as_str()
+            .expect("invitation token");
+        let accepted = self
+            .data(
+                None,
+                "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) {
+                    accessToken refreshToken user { id } tenant { id } role } }",
+                json!({ "input": { "token": token, "fullName": email,
+                                   "password": MEMBER_PASSWORD } }),
+            )
+            .await;
+        Session::from_payload(&accepted["acceptInvitation"])
+    }
 }

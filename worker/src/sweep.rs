@@ -34,6 +34,11 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                 if let Err(error) = sweep_usage(&platform, USAGE_GRACE_SECONDS).await {
                     warn!(%error, "usage sweep failed");
                 }
+                // Redis keeps nothing on disk in some deployments, and a lost suspension
+                // marker would let a suspended tenant's access tokens work again.
+                if let Err(error) = service::admin::publish_suspensions(&platform).await {
+                    warn!(%error, "restoring tenant suspension markers failed");
+                }
             }
             Ok(false) => {}
             Err(error) => warn!(%error, "acquiring the sweep lock failed"),

@@ -11,7 +11,26 @@ use super::error::to_graphql_error;
 pub enum Caller {
     Anonymous,
     Authenticated(RequestContext),
-    Rejected(String),
+    Rejected(Rejection),
+}
+
+/// Why credentials that were sent were not accepted.
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    pub message: String,
+    /// True when the credentials are valid but their tenant may not be used, such as a
+    /// suspended tenant; false when they do not authenticate.
+    pub forbidden: bool,
+}
+
+impl Rejection {
+    pub fn to_service_error(&self) -> ServiceError {
+        if self.forbidden {
+            ServiceError::Forbidden(self.message.clone())
+        } else {
+            ServiceError::Unauthenticated(self.message.clone())
+        }
+    }
 }
 
 pub fn platform<'a>(ctx: &Context<'a>) -> &'a Platform {
@@ -22,9 +41,7 @@ pub fn platform<'a>(ctx: &Context<'a>) -> &'a Platform {
 pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestContext> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::Authenticated(request)) => Ok(request),
-        Some(Caller::Rejected(message)) => Err(to_graphql_error(ServiceError::Unauthenticated(
-            message.clone(),
-        ))),
+        Some(Caller::Rejected(rejection)) => Err(to_graphql_error(rejection.to_service_error())),
         Some(Caller::Anonymous) | None => Err(to_graphql_error(ServiceError::Unauthenticated(
             "sign in first: send Authorization: Bearer <access token>".into(),
         ))),
@@ -35,4 +52,14 @@ pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestContext
 pub fn parse_id(field: &str, id: &async_graphql::ID) -> async_graphql::Result<uuid::Uuid> {
     id.parse()
         .map_err(|_| super::error::bad_input(field, "is not a valid id"))
+}
+
+/// Returns the caller's context when credentials were sent, `None` for an anonymous caller,
+/// or UNAUTHENTICATED when the credentials were rejected.
+pub fn optional_caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<Option<&'a RequestContext>> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller::Rejected(_)) => caller(ctx).map(Some),
+        Some(Caller::Authenticated(request)) => Ok(Some(request)),
+        Some(Caller::Anonymous) | None => Ok(None),
+    }
 }

@@ -14,6 +14,8 @@ pub mod code {
     pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
     pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
     pub const INTERNAL: &str = "INTERNAL";
+    /// The request took longer than `REQUEST_TIMEOUT_SECONDS`.
+    pub const TIMEOUT: &str = "TIMEOUT";
 }
 
 /// Converts a service error. Internal faults are logged here, once, and reach the client

@@ -1,34 +1,46 @@
 //! The GraphQL schema: one query, mutation and subscription object per domain, merged.
 
+pub mod access;
+pub mod admin;
 pub mod agents;
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod connection;
 pub mod context;
 pub mod conversations;
 pub mod credentials;
+pub mod document;
 pub mod error;
+pub mod execution;
+pub mod limits;
 pub mod loaders;
+pub mod members;
 pub mod prices;
 pub mod provider_health;
 pub mod scalars;
+pub mod sign_in_guard;
 pub mod tasks;
 pub mod usage;
+
+use std::num::NonZeroU32;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use service::Platform;
 
-/// Maximum depth of a query, so that nested relation fields cannot fan out without bound.
-const MAX_QUERY_DEPTH: usize = 12;
-/// Maximum complexity (fields counted across the query).
-const MAX_QUERY_COMPLEXITY: usize = 500;
+use crate::throttle::SignInThrottle;
 
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     auth::AuthQuery,
+    admin::AdminQuery,
     agents::AgentQuery,
+    api_keys::ApiKeyQuery,
+    audit::AuditQuery,
     conversations::ConversationQuery,
     credentials::CredentialQuery,
+    members::MemberQuery,
     prices::PriceQuery,
     provider_health::ProviderHealthQuery,
     tasks::TaskQuery,
@@ -38,10 +50,13 @@ pub struct QueryRoot(
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     auth::AuthMutation,
+    admin::AdminMutation,
     agents::AgentMutation,
+    api_keys::ApiKeyMutation,
     conversations::ConversationMutation,
     chat::ChatMutation,
     credentials::CredentialMutation,
+    members::MemberMutation,
     prices::PriceMutation,
     tasks::TaskMutation,
 );
@@ -51,17 +66,35 @@ pub struct SubscriptionRoot(chat::ChatSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with the platform handles available to every resolver.
+/// Builds the schema with the platform handles available to every resolver, and the
+/// operation limits, sign-in throttle and introspection switches of the settings.
 pub fn build_schema(platform: Platform) -> AppSchema {
-    Schema::build(
+    let settings = &platform.settings;
+    let graphql = settings.graphql.clone();
+    let throttle = SignInThrottle::new(
+        NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN),
+        NonZeroU32::new(settings.login_attempts_per_email_per_minute).unwrap_or(NonZeroU32::MIN),
+    );
+    let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
     .data(platform)
-    .limit_depth(MAX_QUERY_DEPTH)
-    .limit_complexity(MAX_QUERY_COMPLEXITY)
-    .finish()
+    .extension(access::AccessControl)
+    // The limits run before the sign-in guard, which expands fragments and so relies on
+    // the field limit, and so that an oversized request costs no sign-in attempt.
+    .extension(limits::QueryLimits::new(graphql.clone()))
+    .extension(sign_in_guard::SignInGuard::new(throttle))
+    .extension(execution::ExecutionMarker)
+    .limit_recursive_depth(limits::MAX_NESTING);
+    if !graphql.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !graphql.field_suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

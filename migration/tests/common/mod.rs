@@ -89,11 +89,15 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 13] = [
+pub const APPLICATION_TABLES: [&str; 17] = [
     "agents",
+    "api_keys",
+    "audit_logs",
     "conversations",
+    "invitations",
     "memberships",
     "messages",
+    "model_prices",
     "provider_credentials",
     "provider_health",
     "sessions",

@@ -1,6 +1,7 @@
 //! Registration, login, refresh-token rotation, logout and request authentication.
 
 pub mod password;
+pub mod sessions;
 pub mod tokens;
 
 use chrono::{DateTime, Utc};
@@ -10,11 +11,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
     sea_query::Expr,
 };
+use serde_json::json;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, TenantId,
+    Platform, RequestContext, TenantId, admin,
+    audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     secret::Secret,
     usage::billing_period,
@@ -110,8 +113,19 @@ pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResul
         current_period_end: Set(period_end),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     }
     .insert(&txn)
+    .await?;
+    audit::record_as_user(
+        &txn,
+        tenant.id,
+        user.id,
+        None,
+        Action::TenantRegister,
+        Target::new(TargetType::Tenant, tenant.id),
+        json!({ "tenantName": tenant.name, "email": user.email }),
+    )
     .await?;
     let session = start_session(platform, &txn, user, tenant, Role::Owner).await?;
     txn.commit().await?;
@@ -149,6 +163,7 @@ pub async fn login(platform: &Platform, input: LoginInput) -> ServiceResult<Auth
         .one(&platform.db)
         .await?
         .ok_or_else(|| ServiceError::internal("membership without tenant"))?;
+    admin::check_active(&tenant)?;
 
     let txn = platform.db.begin().await?;
     let session = start_session(platform, &txn, user, tenant, membership.role).await?;
@@ -204,6 +219,7 @@ pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResul
         .one(&platform.db)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("tenant no longer exists".into()))?;
+    admin::check_active(&tenant)?;
 
     // The update matches the presented hash, so two concurrent refreshes cannot both win.
     let next = tokens::new_refresh_token();
@@ -242,7 +258,15 @@ pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResul
 
 /// Ends the caller's session: its refresh token and every access token stop working.
 pub async fn logout(platform: &Platform, ctx: &RequestContext) -> ServiceResult<()> {
-    revoke_session(platform, ctx.session_id).await
+    ctx.require_session()?;
+    revoke_session_audited(
+        platform,
+        ctx,
+        ctx.session_id,
+        Action::SessionLogout,
+        json!({}),
+    )
+    .await
 }
 
 /// Returns the caller's user, active tenant and role.
@@ -263,7 +287,8 @@ pub async fn me(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Me> 
 }
 
 /// Verifies an access token and turns it into the request's context. Costs one Redis
-/// lookup for revoked sessions and no database query.
+/// round trip (revoked session, changed role and suspended tenant together) and no
+/// database query.
 pub async fn authenticate(
     platform: &Platform,
     token: &str,
@@ -271,22 +296,80 @@ pub async fn authenticate(
 ) -> ServiceResult<RequestContext> {
     let claims = platform.tokens.verify(token)?;
     let mut redis = platform.redis.shared().await?;
-    let revoked: bool = redis.exists(revoked_key(platform, claims.sid)).await?;
-    if revoked {
+    let (revoked, changed_role, suspended): (Option<String>, Option<String>, Option<String>) =
+        redis::cmd("MGET")
+            .arg(revoked_key(platform, claims.sid))
+            .arg(role_key(platform, claims.tid, claims.sub))
+            .arg(admin::suspended_key(platform, claims.tid))
+            .query_async(&mut redis)
+            .await?;
+    if revoked.is_some() {
         return Err(ServiceError::Unauthenticated(
             "session has been revoked".into(),
         ));
     }
+    if suspended.is_some() {
+        return Err(ServiceError::Forbidden(admin::SUSPENDED.into()));
+    }
+    let role = match changed_role.as_deref() {
+        None => claims.role,
+        Some(REMOVED) => {
+            return Err(ServiceError::Unauthenticated(
+                "your membership of this tenant has ended".into(),
+            ));
+        }
+        Some(name) => parse_role(name)?,
+    };
     Ok(RequestContext {
         tenant_id: TenantId::new(claims.tid),
         user_id: claims.sub,
         session_id: claims.sid,
-        role: claims.role,
+        role,
         request_id,
+        api_key_id: None,
+        client_ip: None,
     })
 }
 
-async fn start_session<C: sea_orm::ConnectionTrait>(
+/// Value of a role key after the member was removed.
+const REMOVED: &str = "removed";
+
+/// Records a member's new role, or `None` for a removal, for as long as access tokens issued
+/// before the change stay valid, so that [`authenticate`] applies it to them at once.
+pub(crate) async fn publish_role(
+    platform: &Platform,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    role: Option<Role>,
+) -> ServiceResult<()> {
+    let value = role.map_or(REMOVED, crate::context::role_name);
+    let ttl = platform.settings.access_token_ttl.as_secs().max(1);
+    let mut redis = platform.redis.shared().await?;
+    let () = redis
+        .set_ex(role_key(platform, tenant_id, user_id), value, ttl)
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn parse_role(name: &str) -> ServiceResult<Role> {
+    match name {
+        "owner" => Ok(Role::Owner),
+        "admin" => Ok(Role::Admin),
+        "member" => Ok(Role::Member),
+        "viewer" => Ok(Role::Viewer),
+        other => Err(ServiceError::internal(format!(
+            "unknown role {other:?} in Redis"
+        ))),
+    }
+}
+
+pub(crate) fn role_key(platform: &Platform, tenant_id: Uuid, user_id: Uuid) -> String {
+    platform
+        .redis
+        .key(&["member-role", &tenant_id.to_string(), &user_id.to_string()])
+}
+
+pub(crate) async fn start_session<C: sea_orm::ConnectionTrait>(
     platform: &Platform,
     db: &C,
     user: user::Model,
@@ -327,18 +410,86 @@ async fn start_session<C: sea_orm::ConnectionTrait>(
 /// Marks the session revoked in the database and lists it in Redis until every access
 /// token issued for it has expired.
 async fn revoke_session(platform: &Platform, session_id: Uuid) -> ServiceResult<()> {
+    mark_session_revoked(&platform.db, session_id).await?;
+    publish_revocations(platform, &[session_id]).await?;
+    info!(session.id = %session_id, "session revoked");
+    Ok(())
+}
+
+/// Revokes a session like [`revoke_session`] on the caller's request, and records `action`
+/// with `summary` in the audit log in the same transaction.
+pub(crate) async fn revoke_session_audited(
+    platform: &Platform,
+    ctx: &RequestContext,
+    session_id: Uuid,
+    action: Action,
+    summary: serde_json::Value,
+) -> ServiceResult<()> {
+    let txn = platform.db.begin().await?;
+    mark_session_revoked(&txn, session_id).await?;
+    let target = Target::new(TargetType::Session, session_id);
+    audit::record(&txn, ctx, action, target, summary).await?;
+    txn.commit().await?;
+    publish_revocations(platform, &[session_id]).await?;
+    info!(session.id = %session_id, "session revoked");
+    Ok(())
+}
+
+async fn mark_session_revoked<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    session_id: Uuid,
+) -> ServiceResult<()> {
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(session::Column::Id.eq(session_id))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(&platform.db)
+        .exec(db)
         .await?;
-    let mut redis = platform.redis.shared().await?;
+    Ok(())
+}
+
+/// Marks the user's live sessions revoked, only those in `tenant_id` when given and all but
+/// `except` when given, and returns their ids for [`publish_revocations`].
+pub(crate) async fn revoke_user_sessions<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    tenant_id: Option<Uuid>,
+    except: Option<Uuid>,
+) -> ServiceResult<Vec<Uuid>> {
+    let now = Utc::now();
+    let mut update = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now));
+    if let Some(tenant_id) = tenant_id {
+        update = update.filter(session::Column::TenantId.eq(tenant_id));
+    }
+    if let Some(except) = except {
+        update = update.filter(session::Column::Id.ne(except));
+    }
+    let revoked = update.exec_with_returning(db).await?;
+    Ok(revoked.into_iter().map(|session| session.id).collect())
+}
+
+/// Lists the sessions in Redis as revoked until every access token issued for them has
+/// expired, in one round trip.
+pub(crate) async fn publish_revocations(
+    platform: &Platform,
+    session_ids: &[Uuid],
+) -> ServiceResult<()> {
+    if session_ids.is_empty() {
+        return Ok(());
+    }
     let ttl = platform.settings.access_token_ttl.as_secs().max(1);
-    let () = redis
-        .set_ex(revoked_key(platform, session_id), 1, ttl)
-        .await?;
-    info!(session.id = %session_id, "session revoked");
+    let mut pipeline = redis::pipe();
+    for session_id in session_ids {
+        pipeline
+            .set_ex(revoked_key(platform, *session_id), 1, ttl)
+            .ignore();
+    }
+    let mut redis = platform.redis.shared().await?;
+    let () = pipeline.query_async(&mut redis).await?;
     Ok(())
 }
 

@@ -17,6 +17,10 @@ use crate::{
 /// Claims of an access token. `sid` names the session, so revoking it ends the token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The deployment that issued the token (`JWT_ISSUER`).
+    pub iss: String,
+    /// The API the token is meant for (`JWT_AUDIENCE`).
+    pub aud: String,
     pub sub: Uuid,
     pub tid: Uuid,
     pub sid: Uuid,
@@ -32,6 +36,8 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     access_ttl: chrono::Duration,
+    issuer: String,
+    audience: String,
 }
 
 impl TokenKeys {
@@ -46,7 +52,9 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_audience(&[&settings.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
 
         let access_ttl = chrono::Duration::from_std(settings.access_token_ttl)
             .map_err(|_| ServiceError::internal("ACCESS_TOKEN_TTL_SECONDS is out of range"))?;
@@ -55,6 +63,8 @@ impl TokenKeys {
             decoding,
             validation,
             access_ttl,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
         })
     }
 
@@ -69,6 +79,8 @@ impl TokenKeys {
         let now = Utc::now();
         let expires_at = now + self.access_ttl;
         let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
             sub: user_id,
             tid: tenant_id,
             sid: session_id,
@@ -82,7 +94,7 @@ impl TokenKeys {
         Ok((Secret::new(token), expires_at))
     }
 
-    /// Verifies signature, algorithm, `exp` and `nbf`, and returns the claims.
+    /// Verifies signature, algorithm, `exp`, `nbf`, `iss` and `aud`, and returns the claims.
     pub fn verify(&self, token: &str) -> ServiceResult<AccessClaims> {
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
@@ -91,6 +103,8 @@ impl TokenKeys {
                 let message = match error.kind() {
                     ErrorKind::ExpiredSignature => "access token has expired",
                     ErrorKind::ImmatureSignature => "access token is not valid yet",
+                    ErrorKind::InvalidIssuer => "access token was issued by another service",
+                    ErrorKind::InvalidAudience => "access token is meant for another audience",
                     _ => "access token is invalid",
                 };
                 ServiceError::Unauthenticated(message.into())
@@ -98,11 +112,16 @@ impl TokenKeys {
     }
 }
 
-/// Generates a refresh token: 32 random bytes, URL-safe base64, with a recognisable prefix.
+/// Generates a refresh token: [`random_token`] with a recognisable prefix.
 pub fn new_refresh_token() -> Secret {
+    Secret::new(format!("rt_{}", random_token()))
+}
+
+/// Returns 32 random bytes as URL-safe base64 without padding (43 characters).
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    Secret::new(format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes)))
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Hex SHA-256 of a token, as stored in the database.
@@ -138,18 +157,83 @@ mod tests {
         let keys = keys();
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
+            exp: now - 1,
+            ..valid_claims(&keys)
+        };
+        let error = keys.verify(&sign(&keys, &claims)).unwrap_err();
+        assert_eq!(error.to_string(), "access token has expired");
+    }
+
+    fn valid_claims(keys: &TokenKeys) -> AccessClaims {
+        let now = Utc::now().timestamp();
+        AccessClaims {
+            iss: keys.issuer.clone(),
+            aud: keys.audience.clone(),
             sub: Uuid::now_v7(),
             tid: Uuid::now_v7(),
             sid: Uuid::now_v7(),
             role: entity::Role::Owner,
             iat: now - 100,
             nbf: now - 100,
-            exp: now - 1,
+            exp: now + 600,
+        }
+    }
+
+    fn sign(keys: &TokenKeys, claims: &impl Serialize) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &keys.encoding).unwrap()
+    }
+
+    #[test]
+    fn issued_token_names_issuer_and_audience() {
+        let keys = keys();
+        let (token, _) = keys
+            .issue(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                entity::Role::Member,
+            )
+            .unwrap();
+        let claims = keys.verify(token.expose()).unwrap();
+        assert_eq!(claims.iss, "task-assistant");
+        assert_eq!(claims.aud, "task-assistant-api");
+    }
+
+    #[test]
+    fn wrong_issuer_rejected() {
+        let keys = keys();
+        let claims = AccessClaims {
+            iss: "someone-else".into(),
+            ..valid_claims(&keys)
         };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
-        let error = keys.verify(&token).unwrap_err();
-        assert_eq!(error.to_string(), "access token has expired");
+        let error = keys.verify(&sign(&keys, &claims)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "access token was issued by another service"
+        );
+    }
+
+    #[test]
+    fn wrong_audience_rejected() {
+        let keys = keys();
+        let claims = AccessClaims {
+            aud: "another-api".into(),
+            ..valid_claims(&keys)
+        };
+        let error = keys.verify(&sign(&keys, &claims)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "access token is meant for another audience"
+        );
+    }
+
+    #[test]
+    fn token_without_issuer_rejected() {
+        let keys = keys();
+        let mut claims = serde_json::to_value(valid_claims(&keys)).unwrap();
+        claims.as_object_mut().unwrap().remove("iss");
+        let error = keys.verify(&sign(&keys, &claims)).unwrap_err();
+        assert_eq!(error.to_string(), "access token is invalid");
     }
 
     #[test]
@@ -158,7 +242,7 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let now = Utc::now().timestamp();
         let payload = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"{}","tid":"{}","sid":"{}","role":"owner","iat":{now},"nbf":{now},"exp":{}}}"#,
+            r#"{{"iss":"task-assistant","aud":"task-assistant-api","sub":"{}","tid":"{}","sid":"{}","role":"owner","iat":{now},"nbf":{now},"exp":{}}}"#,
             Uuid::now_v7(),
             Uuid::now_v7(),
             Uuid::now_v7(),

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::ResolvedProvider;
 use super::{
+    budget,
     events::{self, MessageOutcome},
     fallback::Fallback,
     persist, recovery,
@@ -329,6 +330,15 @@ async fn finish(
     if !closed {
         warn!("reply was closed by the maintenance sweep before the generation finished");
     }
+    // After a sweep closed the reply, its reservation is already settled and this is a no-op.
+    budget::settle(
+        platform,
+        tenant_id,
+        generation.message_id,
+        usage.as_ref(),
+        cost_micros,
+    )
+    .await;
     info!(
         status = ?status,
         finish_reason = ?finish_reason,

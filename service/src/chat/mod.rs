@@ -1,5 +1,6 @@
 //! Chat: storing a user message, generating the reply in the background, and stopping it.
 
+mod budget;
 pub mod events;
 mod fallback;
 mod generation;
@@ -10,19 +11,26 @@ pub mod registry;
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::{MessageRole, MessageStatus, Role, agent, message};
+use entity::{MessageRole, MessageStatus, Role, agent, audit_log, message};
 use providers::{
     Anthropic, ChatMessage, ChatProvider, ChatRequest, Gemini, Groq, Ollama, OpenAi, ProviderKind,
 };
 use redis::AsyncCommands;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, sea_query::CommonTableExpression,
+};
+use serde_json::json;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, TenantId, conversations,
+    Platform, RequestContext, TenantId,
+    audit::{self, Action, Target, TargetType},
+    conversations,
     credentials::{self, EndpointOwner},
     error::{ServiceError, ServiceResult},
+    quota,
     validation::MAX_MESSAGE_CHARS,
 };
 
@@ -131,39 +139,6 @@ pub async fn send_message(
     }
     history.reverse();
 
-    let now = Utc::now();
-    let user_message = message::Model {
-        id: Uuid::now_v7(),
-        tenant_id: ctx.tenant(),
-        conversation_id: conversation.id,
-        role: MessageRole::User,
-        content: content.to_owned(),
-        status: MessageStatus::Completed,
-        finish_reason: None,
-        input_tokens: None,
-        output_tokens: None,
-        cost_micros: None,
-        usage_estimated: false,
-        error: None,
-        created_at: now,
-        completed_at: Some(now),
-    };
-    let assistant_message = message::Model {
-        id: Uuid::now_v7(),
-        role: MessageRole::Assistant,
-        content: String::new(),
-        status: MessageStatus::Streaming,
-        completed_at: None,
-        ..user_message.clone()
-    };
-    // One INSERT of both rows is atomic without a transaction's extra round trips.
-    message::Entity::insert_many([
-        message::ActiveModel::from(user_message.clone()),
-        message::ActiveModel::from(assistant_message.clone()),
-    ])
-    .exec(&platform.db)
-    .await?;
-
     let mut messages: Vec<ChatMessage> = history
         .iter()
         .filter(|message| !message.content.is_empty())
@@ -190,6 +165,50 @@ pub async fn send_message(
         stop: Vec::new(),
         tools: Vec::new(),
     };
+
+    // Messages are ordered by id, so the question's id is made first. The reply's budget
+    // is reserved before anything is stored, so a request over a limit leaves no message.
+    let user_message_id = Uuid::now_v7();
+    let assistant_id = Uuid::now_v7();
+    budget::reserve_for(
+        platform,
+        ctx.tenant_id,
+        provider_kind,
+        &request,
+        assistant_id,
+    )
+    .await?;
+
+    let now = Utc::now();
+    let user_message = message::Model {
+        id: user_message_id,
+        tenant_id: ctx.tenant(),
+        conversation_id: conversation.id,
+        role: MessageRole::User,
+        content: content.to_owned(),
+        status: MessageStatus::Completed,
+        finish_reason: None,
+        input_tokens: None,
+        output_tokens: None,
+        cost_micros: None,
+        usage_estimated: false,
+        error: None,
+        created_at: now,
+        completed_at: Some(now),
+    };
+    let assistant_message = message::Model {
+        id: assistant_id,
+        role: MessageRole::Assistant,
+        content: String::new(),
+        status: MessageStatus::Streaming,
+        completed_at: None,
+        ..user_message.clone()
+    };
+    let inserted = store_messages(platform, ctx, &user_message, &assistant_message).await;
+    if let Err(error) = inserted {
+        quota::settle_or_log(platform, ctx.tenant_id, assistant_id, 0, 0).await;
+        return Err(error.into());
+    }
 
     let fallback = agent.as_ref().and_then(Fallback::of_agent);
     generation::start(
@@ -225,6 +244,11 @@ pub async fn stop_generation(
         return Ok(message);
     }
 
+    // The row is written before the stop is sent, so no stop goes unrecorded. The
+    // generation task writes the message's final state itself, outside this request.
+    let summary = json!({ "conversationId": message.conversation_id });
+    let target = Target::new(TargetType::Message, message_id);
+    audit::record(&platform.db, ctx, Action::GenerationStop, target, summary).await?;
     if let Some(handle) = platform.generations.get(message_id) {
         handle.stop.cancel();
         // Waiting briefly lets the caller receive the final state in the response.
@@ -243,6 +267,42 @@ pub async fn stop_generation(
         .one(&platform.db)
         .await?
         .unwrap_or(message))
+}
+
+/// Inserts the user message, the assistant message and the audit row of the send in one
+/// statement: `WITH inserted_messages AS (INSERT INTO messages ...) INSERT INTO audit_logs
+/// ...`. It is atomic without a transaction's extra round trips, because PostgreSQL runs a
+/// data-modifying WITH query exactly once, even when the main statement does not read it
+/// (manual, "Data-Modifying Statements in WITH"), and the statement succeeds or fails as a
+/// whole. The summary contains ids, never the content.
+async fn store_messages(
+    platform: &Platform,
+    ctx: &RequestContext,
+    user_message: &message::Model,
+    assistant_message: &message::Model,
+) -> Result<(), DbErr> {
+    let messages = message::Entity::insert_many([
+        message::ActiveModel::from(user_message.clone()),
+        message::ActiveModel::from(assistant_message.clone()),
+    ])
+    .into_query();
+    let summary = json!({
+        "userMessageId": user_message.id,
+        "assistantMessageId": assistant_message.id,
+    });
+    let target = Target::new(TargetType::Conversation, user_message.conversation_id);
+    let entry = audit::entry(ctx, Action::MessageSend, target, summary);
+
+    let mut statement = audit_log::Entity::insert(entry).into_query();
+    statement.with_cte(
+        CommonTableExpression::new()
+            .query(messages)
+            .table_name("inserted_messages")
+            .to_owned(),
+    );
+    let backend = platform.db.get_database_backend();
+    platform.db.execute_raw(backend.build(&statement)).await?;
+    Ok(())
 }
 
 /// Returns a message whose conversation the caller may see, or NOT_FOUND.

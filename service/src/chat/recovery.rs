@@ -136,6 +136,8 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     )
     .await?;
     if closed {
+        let tenant_id = TenantId::new(message.tenant_id);
+        super::budget::settle(platform, tenant_id, message.id, Some(&usage), cost_micros).await;
         let outcome = MessageOutcome {
             content: text,
             status: MessageStatus::Interrupted,

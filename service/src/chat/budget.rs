@@ -1,0 +1,67 @@
+//! The budget of one reply: its largest possible usage, reserved before the provider call
+//! and settled with the real usage when the reply ends.
+
+use providers::{ChatRequest, ProviderKind, Usage, pricing};
+use uuid::Uuid;
+
+use crate::{
+    Platform, TenantId,
+    error::ServiceResult,
+    plans, prices,
+    quota::{self, Estimate},
+};
+
+/// Output tokens reserved for a reply whose agent sets no maximum.
+/// NOTE: a reply longer than this uses more than was reserved; the difference is settled
+/// afterwards, so a budget can overshoot by that much per reply in flight.
+pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
+
+/// Reserves the reply's largest possible usage, priced at the tenant's price for the model,
+/// against the tenant's plan limits.
+pub async fn reserve_for(
+    platform: &Platform,
+    tenant_id: TenantId,
+    provider: ProviderKind,
+    request: &ChatRequest,
+    reply_id: Uuid,
+) -> ServiceResult<()> {
+    let (limits, price) = tokio::join!(
+        plans::limits_for(&platform.db, tenant_id),
+        prices::lookup_or_platform(platform, tenant_id, provider, &request.model),
+    );
+    let limits = limits?;
+    let output_tokens = request
+        .max_tokens
+        .map_or(DEFAULT_RESERVED_OUTPUT_TOKENS, i64::from);
+    let maximum = Usage {
+        input_tokens: super::generation::estimate_usage(request, "").input_tokens,
+        output_tokens,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+    };
+    let estimate = Estimate {
+        tokens: maximum.input_tokens + maximum.output_tokens,
+        cost_micros: price.map_or(0, |price| pricing::cost_micros(&price, &maximum)),
+    };
+    quota::reserve(platform, tenant_id, &limits, reply_id, estimate).await
+}
+
+/// Settles the reply's reservation with its real usage. A model without a price counts
+/// its tokens and no cost.
+pub async fn settle(
+    platform: &Platform,
+    tenant_id: TenantId,
+    reply_id: Uuid,
+    usage: Option<&Usage>,
+    cost_micros: Option<i64>,
+) {
+    let tokens = usage.map_or(0, |usage| usage.input_tokens + usage.output_tokens);
+    quota::settle_or_log(
+        platform,
+        tenant_id,
+        reply_id,
+        tokens,
+        cost_micros.unwrap_or(0),
+    )
+    .await;
+}
