@@ -36,10 +36,10 @@ const SHOWN_CHARS: usize = 12;
 const CACHE_SECONDS: u64 = 60;
 /// Minimum time between two writes of a key's `last_used_at`.
 const LAST_USED_RESOLUTION_SECONDS: u64 = 60;
-/// Longest lifetime a key may be given.
+/// Maximum lifetime of a key.
 const MAX_LIFETIME_DAYS: i64 = 730;
 
-/// What a key may do. Each scope allows what one role may do, and a key gets the highest
+/// A permission of a key. Each scope allows what one role may do, and a key gets the highest
 /// role among its scopes, capped by its creator's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

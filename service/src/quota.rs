@@ -2,7 +2,7 @@
 //!
 //! Before a provider call, [`reserve`] takes the call's maximum tokens and cost from the
 //! tenant's budgets for the billing period and the current minute, atomically in a Redis
-//! script. When the answer ends, whether finished, stopped or failed, [`settle`] replaces
+//! script. When the reply ends, whether finished, stopped or failed, [`settle`] replaces
 //! the reservation with the real usage. Concurrent calls therefore overshoot a budget by at
 //! most what is reserved and not yet settled, never more.
 //!
@@ -30,7 +30,7 @@ const RESERVATION_SECONDS: u64 = 24 * 3600;
 /// Period hashes outlive their period by this much, so that late settlements find them.
 const PERIOD_GRACE_SECONDS: i64 = 35 * 24 * 3600;
 
-/// What one provider call may use at most.
+/// The largest usage of one provider call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
     pub tokens: i64,

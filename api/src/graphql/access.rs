@@ -26,7 +26,7 @@ use super::{
     error::to_graphql_error,
 };
 
-/// Who may call an operation.
+/// The callers an operation is open to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, with or without credentials.

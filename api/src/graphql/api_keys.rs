@@ -9,7 +9,7 @@ use super::{
     error::GqlResult,
 };
 
-/// What an API key may do. A key acts with the highest role among its scopes, never
+/// A permission of an API key. A key acts with the highest role among its scopes, never
 /// above its creator's current role.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ApiKeyScope {
