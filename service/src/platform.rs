@@ -43,6 +43,10 @@ impl Platform {
             .min_connections(0)
             .connect_timeout(std::time::Duration::from_secs(3))
             .acquire_timeout(std::time::Duration::from_secs(3))
+            // By default every checkout pings the server first, one more round trip per
+            // statement on the chat path. Only connections idle long enough to have been
+            // dropped by the server or a proxy are pinged.
+            .test_before_acquire_if_idle_for(std::time::Duration::from_secs(30))
             .sqlx_logging(false)
             .connect_lazy(true);
         let db = Database::connect(options).await?;
