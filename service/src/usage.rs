@@ -153,7 +153,7 @@ impl SpendLine {
     }
 }
 
-/// The tenant's spend over `[from, to)`, in total and per provider and model.
+/// The tenant's spend over `[from, to)`, in total and per model, day, agent and user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spend {
     pub from: DateTime<Utc>,
@@ -161,6 +161,13 @@ pub struct Spend {
     pub total: SpendLine,
     /// One line per provider and model, the most expensive first.
     pub by_model: Vec<(String, String, SpendLine)>,
+    /// One line per UTC day with usage, oldest first.
+    pub by_day: Vec<(DateTime<Utc>, SpendLine)>,
+    /// One line per agent, the most expensive first; `None` for replies without an agent
+    /// or whose agent was deleted.
+    pub by_agent: Vec<(Option<Uuid>, SpendLine)>,
+    /// One line per user, the most expensive first; `None` for usage whose user was deleted.
+    pub by_user: Vec<(Option<Uuid>, SpendLine)>,
 }
 
 /// Sums the caller's tenant usage records created in `[from, to)`, by default the current
@@ -172,8 +179,15 @@ pub async fn spend(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> ServiceResult<Spend> {
+    // One statement computes all four breakdowns: GROUPING() is 0 for the columns of the
+    // grouping set that produced a row.
     const SQL: &str = r#"
-        SELECT provider, model,
+        SELECT provider, model, date_trunc('day', created_at, 'UTC') AS day, agent_id,
+               user_id,
+               GROUPING(provider, model) AS not_by_model,
+               GROUPING(date_trunc('day', created_at, 'UTC')) AS not_by_day,
+               GROUPING(agent_id) AS not_by_agent,
+               GROUPING(user_id) AS not_by_user,
                COALESCE(SUM(input_tokens), 0)::bigint AS input_tokens,
                COALESCE(SUM(output_tokens), 0)::bigint AS output_tokens,
                COALESCE(SUM(cached_input_tokens), 0)::bigint AS cached_input_tokens,
@@ -187,8 +201,13 @@ pub async fn spend(
                COUNT(*) FILTER (WHERE estimated) AS estimated_record_count
         FROM usage_records
         WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
-        GROUP BY provider, model
-        ORDER BY cost_micros DESC, provider, model
+        GROUP BY GROUPING SETS (
+            (provider, model),
+            (date_trunc('day', created_at, 'UTC')),
+            (agent_id),
+            (user_id)
+        )
+        ORDER BY cost_micros DESC, day, provider, model, agent_id, user_id
     "#;
     let (period_start, period_end) = billing_period(Utc::now());
     let from = from.unwrap_or(period_start);
@@ -211,8 +230,15 @@ pub async fn spend(
             [ctx.tenant().into(), from.into(), to.into()],
         ))
         .await?;
-    let mut total = SpendLine::default();
-    let mut by_model = Vec::with_capacity(rows.len());
+    let mut spend = Spend {
+        from,
+        to,
+        total: SpendLine::default(),
+        by_model: Vec::new(),
+        by_day: Vec::new(),
+        by_agent: Vec::new(),
+        by_user: Vec::new(),
+    };
     for row in rows {
         let line = SpendLine {
             input_tokens: row.try_get("", "input_tokens")?,
@@ -225,19 +251,23 @@ pub async fn spend(
             unpriced_output_tokens: row.try_get("", "unpriced_output_tokens")?,
             estimated_record_count: row.try_get("", "estimated_record_count")?,
         };
-        total.add(&line);
-        by_model.push((
-            row.try_get("", "provider")?,
-            row.try_get("", "model")?,
-            line,
-        ));
+        if row.try_get::<i32>("", "not_by_model")? == 0 {
+            // Every record has a model, so the model lines sum to the total.
+            spend.total.add(&line);
+            let provider = row.try_get("", "provider")?;
+            spend
+                .by_model
+                .push((provider, row.try_get("", "model")?, line));
+        } else if row.try_get::<i32>("", "not_by_day")? == 0 {
+            spend.by_day.push((row.try_get("", "day")?, line));
+        } else if row.try_get::<i32>("", "not_by_agent")? == 0 {
+            spend.by_agent.push((row.try_get("", "agent_id")?, line));
+        } else if row.try_get::<i32>("", "not_by_user")? == 0 {
+            spend.by_user.push((row.try_get("", "user_id")?, line));
+        }
     }
-    Ok(Spend {
-        from,
-        to,
-        total,
-        by_model,
-    })
+    spend.by_day.sort_by_key(|(day, _)| *day);
+    Ok(spend)
 }
 
 /// Lists the caller's tenant usage records, newest first.

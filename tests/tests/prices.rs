@@ -305,3 +305,68 @@ async fn bad_price_input_names_field() {
     assert_eq!(field(&too_long), "from", "{too_long}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn spend_breaks_down_by_day_agent_user() {
+    let app = TestApp::spawn().await.unwrap();
+    let owner = app.register("breakdown@example.com", "Breakdown").await;
+    let member = app
+        .add_member(
+            &owner.access_token,
+            "breakdown-member@example.com",
+            "MEMBER",
+        )
+        .await;
+    let first_agent = app.create_agent(&owner.access_token, "First.").await;
+    let second_agent = app.create_agent(&owner.access_token, "Second.").await;
+
+    let owner_conversation = app
+        .create_conversation(&owner.access_token, &first_agent)
+        .await;
+    for _ in 0..2 {
+        reply_with_prompt_tokens(&app, &owner.access_token, &owner_conversation).await;
+    }
+    let member_conversation = app
+        .create_conversation(&member.access_token, &second_agent)
+        .await;
+    reply_with_prompt_tokens(&app, &member.access_token, &member_conversation).await;
+
+    let spend = app
+        .data(
+            Some(&owner.access_token),
+            "{ spend { total { recordCount costMicros }
+                byDay { day recordCount costMicros }
+                byAgent { agentId recordCount }
+                byUser { userId recordCount } } }",
+            json!({}),
+        )
+        .await;
+    let spend = &spend["spend"];
+    assert_eq!(spend["total"]["recordCount"], 3);
+
+    let days = spend["byDay"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{spend}");
+    assert_eq!(days[0]["recordCount"], 3);
+    assert_eq!(days[0]["costMicros"], spend["total"]["costMicros"]);
+    let today = chrono::Utc::now().format("%Y-%m-%dT00:00:00").to_string();
+    assert!(
+        days[0]["day"].as_str().unwrap().starts_with(&today),
+        "{spend}"
+    );
+
+    let count_for = |list: &Value, key: &str, id: &str| -> Value {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry[key] == id)
+            .map(|entry| entry["recordCount"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(spend["byAgent"].as_array().unwrap().len(), 2);
+    assert_eq!(count_for(&spend["byAgent"], "agentId", &first_agent), 2);
+    assert_eq!(count_for(&spend["byAgent"], "agentId", &second_agent), 1);
+    assert_eq!(spend["byUser"].as_array().unwrap().len(), 2);
+    assert_eq!(count_for(&spend["byUser"], "userId", &owner.user_id), 2);
+    assert_eq!(count_for(&spend["byUser"], "userId", &member.user_id), 1);
+    app.shutdown().await;
+}

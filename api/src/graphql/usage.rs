@@ -136,7 +136,34 @@ pub struct ModelSpend {
     pub totals: SpendTotals,
 }
 
-/// The tenant's spend over a time range, in total and per model.
+/// Spend on one UTC day.
+#[derive(SimpleObject)]
+pub struct DaySpend {
+    /// Midnight UTC at the start of the day.
+    pub day: DateTime<Utc>,
+    #[graphql(flatten)]
+    pub totals: SpendTotals,
+}
+
+/// Spend of one agent's conversations.
+#[derive(SimpleObject)]
+pub struct AgentSpend {
+    /// Null for replies in conversations without an agent, or whose agent was deleted.
+    pub agent_id: Option<ID>,
+    #[graphql(flatten)]
+    pub totals: SpendTotals,
+}
+
+/// Spend of one member's messages.
+#[derive(SimpleObject)]
+pub struct UserSpend {
+    /// Null for usage whose user was deleted.
+    pub user_id: Option<ID>,
+    #[graphql(flatten)]
+    pub totals: SpendTotals,
+}
+
+/// The tenant's spend over a time range, in total and per model, day, agent and user.
 #[derive(SimpleObject)]
 pub struct Spend {
     /// Start of the range, inclusive.
@@ -146,6 +173,12 @@ pub struct Spend {
     pub total: SpendTotals,
     /// One entry per provider and model with usage in the range, the most expensive first.
     pub by_model: Vec<ModelSpend>,
+    /// One entry per UTC day with usage in the range, oldest first.
+    pub by_day: Vec<DaySpend>,
+    /// One entry per agent with usage in the range, the most expensive first.
+    pub by_agent: Vec<AgentSpend>,
+    /// One entry per user with usage in the range, the most expensive first.
+    pub by_user: Vec<UserSpend>,
 }
 
 impl From<usage::Spend> for Spend {
@@ -160,6 +193,30 @@ impl From<usage::Spend> for Spend {
                 .map(|(provider, model, line)| ModelSpend {
                     provider: Provider::from_stored(&provider),
                     model,
+                    totals: line.into(),
+                })
+                .collect(),
+            by_day: spend
+                .by_day
+                .into_iter()
+                .map(|(day, line)| DaySpend {
+                    day,
+                    totals: line.into(),
+                })
+                .collect(),
+            by_agent: spend
+                .by_agent
+                .into_iter()
+                .map(|(agent_id, line)| AgentSpend {
+                    agent_id: agent_id.map(Into::into),
+                    totals: line.into(),
+                })
+                .collect(),
+            by_user: spend
+                .by_user
+                .into_iter()
+                .map(|(user_id, line)| UserSpend {
+                    user_id: user_id.map(Into::into),
                     totals: line.into(),
                 })
                 .collect(),
@@ -181,7 +238,7 @@ impl UsageQuery {
     }
 
     /// The tenant's spend from its usage records created in `[from, to)`, in total and per
-    /// provider and model. Both bounds default to the current billing period (the calendar
+    /// provider and model, UTC day, agent and user. Both bounds default to the current billing period (the calendar
     /// month in UTC), and the range may span at most 366 days. Unlike `usage`, this includes
     /// records the worker has not counted yet.
     async fn spend(
