@@ -20,6 +20,7 @@ pub mod session;
 pub mod task;
 pub mod tenant;
 pub mod tenant_plan;
+pub mod tenant_setting;
 pub mod usage_counter;
 pub mod usage_record;
 pub mod user;

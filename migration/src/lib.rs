@@ -26,6 +26,7 @@ mod m20261204_000010_create_invitations;
 mod m20261204_000011_create_api_keys;
 mod m20261204_000012_create_audit_logs;
 mod m20261204_000013_add_plan_limits;
+mod m20261204_000014_create_tenant_settings;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_create_api_keys::Migration),
             Box::new(m20261204_000012_create_audit_logs::Migration),
             Box::new(m20261204_000013_add_plan_limits::Migration),
+            Box::new(m20261204_000014_create_tenant_settings::Migration),
         ]
     }
 }

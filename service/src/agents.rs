@@ -16,7 +16,7 @@ use crate::{
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
-    plans,
+    plans, tenant_settings,
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
 
@@ -96,6 +96,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    check_allowed(platform, ctx, &agent).await?;
     let summary = json!({ "name": agent.name, "provider": agent.provider, "model": agent.model });
     audit::record(
         &txn,
@@ -164,6 +165,9 @@ pub async fn update(
     let fields = audit::changed_fields(&before, &active);
     let txn = platform.db.begin().await?;
     let agent = active.update(&txn).await?;
+    // Checked on the agent as updated, so that a change of either field is covered; an
+    // error drops the transaction and with it the update.
+    check_allowed(platform, ctx, &agent).await?;
     let summary = json!({ "name": agent.name, "fields": fields });
     audit::record(
         &txn,
@@ -312,4 +316,28 @@ fn check_max_tokens(value: Option<i32>) -> ServiceResult<Option<i32>> {
         )),
         other => Ok(other),
     }
+}
+
+/// Fails with BAD_USER_INPUT when the tenant's settings do not allow the agent's provider
+/// and model, or its fallback's.
+async fn check_allowed(
+    platform: &Platform,
+    ctx: &RequestContext,
+    agent: &agent::Model,
+) -> ServiceResult<()> {
+    let settings = tenant_settings::for_tenant(&platform.db, ctx.tenant_id).await?;
+    let stored = |name: &str| {
+        name.parse::<ProviderKind>()
+            .map_err(|_| ServiceError::internal(format!("agent {} has unknown provider", agent.id)))
+    };
+    settings.check_allowed(stored(&agent.provider)?, &agent.model, "provider", "model")?;
+    if let (Some(provider), Some(model)) = (&agent.fallback_provider, &agent.fallback_model) {
+        settings.check_allowed(
+            stored(provider)?,
+            model,
+            "fallbackProvider",
+            "fallbackModel",
+        )?;
+    }
+    Ok(())
 }

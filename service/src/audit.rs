@@ -62,10 +62,11 @@ pub enum Action {
     SessionRevoke,
     SessionSwitchTenant,
     UserPasswordChange,
+    TenantSettingsUpdate,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::AgentCreate,
         Action::AgentUpdate,
         Action::AgentDelete,
@@ -94,6 +95,7 @@ impl Action {
         Action::SessionRevoke,
         Action::SessionSwitchTenant,
         Action::UserPasswordChange,
+        Action::TenantSettingsUpdate,
     ];
 
     /// Returns the stored name. Renaming one splits the history of that operation in two.
@@ -127,6 +129,7 @@ impl Action {
             Action::SessionRevoke => "session.revoke",
             Action::SessionSwitchTenant => "session.switch_tenant",
             Action::UserPasswordChange => "user.password_change",
+            Action::TenantSettingsUpdate => "tenant.settings_update",
         }
     }
 

@@ -16,6 +16,7 @@ use crate::{
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
+    tenant_settings,
     validation::{self, MAX_NAME_CHARS},
 };
 
@@ -44,17 +45,18 @@ pub async fn create(
         None => None,
     };
 
+    let settings = tenant_settings::for_tenant(&platform.db, ctx.tenant_id).await?;
     let provider = match (input.provider, &agent) {
         (Some(provider), _) => provider,
         (None, Some(agent)) => agent.provider.parse().map_err(|_| {
             ServiceError::internal(format!("agent {} has unknown provider", agent.id))
         })?,
-        (None, None) => {
-            return Err(ServiceError::invalid(
+        (None, None) => settings.default_provider.ok_or_else(|| {
+            ServiceError::invalid(
                 "provider",
-                "is required when no agent is given",
-            ));
-        }
+                "is required when no agent is given and the tenant has no default provider",
+            )
+        })?,
     };
     if !provider_available(platform, provider) {
         return Err(ServiceError::invalid(
@@ -65,13 +67,14 @@ pub async fn create(
     let model = match (input.model, &agent) {
         (Some(model), _) => validation::required_text("model", &model, MAX_NAME_CHARS)?,
         (None, Some(agent)) => agent.model.clone(),
-        (None, None) => {
-            return Err(ServiceError::invalid(
+        (None, None) => settings.default_model.clone().ok_or_else(|| {
+            ServiceError::invalid(
                 "model",
-                "is required when no agent is given",
-            ));
-        }
+                "is required when no agent is given and the tenant has no default model",
+            )
+        })?,
     };
+    settings.check_allowed(provider, &model, "provider", "model")?;
 
     let now = Utc::now();
     let txn = platform.db.begin().await?;

@@ -26,6 +26,7 @@ pub mod quota;
 pub mod redis_conn;
 pub mod secret;
 pub mod tasks;
+pub mod tenant_settings;
 pub mod usage;
 pub mod validation;
 

@@ -39,6 +39,11 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                 if let Err(error) = service::admin::publish_suspensions(&platform).await {
                     warn!(%error, "restoring tenant suspension markers failed");
                 }
+                if let Err(error) =
+                    service::tenant_settings::delete_expired_messages(&platform).await
+                {
+                    warn!(%error, "deleting messages past their retention failed");
+                }
             }
             Ok(false) => {}
             Err(error) => warn!(%error, "acquiring the sweep lock failed"),

@@ -22,6 +22,7 @@ pub mod provider_health;
 pub mod scalars;
 pub mod sign_in_guard;
 pub mod tasks;
+pub mod tenant_settings;
 pub mod usage;
 
 use std::num::NonZeroU32;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     prices::PriceQuery,
     provider_health::ProviderHealthQuery,
     tasks::TaskQuery,
+    tenant_settings::TenantSettingsQuery,
     usage::UsageQuery,
 );
 
@@ -59,6 +61,7 @@ pub struct MutationRoot(
     members::MemberMutation,
     prices::PriceMutation,
     tasks::TaskMutation,
+    tenant_settings::TenantSettingsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

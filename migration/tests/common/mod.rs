@@ -89,7 +89,7 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 17] = [
+pub const APPLICATION_TABLES: [&str; 18] = [
     "agents",
     "api_keys",
     "audit_logs",
@@ -103,6 +103,7 @@ pub const APPLICATION_TABLES: [&str; 17] = [
     "sessions",
     "subscriptions",
     "tasks",
+    "tenant_settings",
     "tenants",
     "usage_counters",
     "usage_records",

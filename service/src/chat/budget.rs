@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use crate::{
     Platform, TenantId,
-    error::ServiceResult,
+    error::{ServiceError, ServiceResult},
     plans, prices,
     quota::{self, Estimate},
+    tenant_settings,
 };
 
 /// Output tokens reserved for a reply whose agent sets no maximum.
@@ -16,8 +17,9 @@ use crate::{
 /// afterwards, so a budget can overshoot by that much per reply in flight.
 pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
 
-/// Reserves the reply's largest possible usage, priced at the tenant's price for the model,
-/// against the tenant's plan limits.
+/// Checks that the tenant's settings still allow the provider and model, then reserves the
+/// reply's largest possible usage, priced at the tenant's price for the model, against the
+/// tenant's plan limits. The three reads run at the same time.
 pub async fn reserve_for(
     platform: &Platform,
     tenant_id: TenantId,
@@ -25,10 +27,15 @@ pub async fn reserve_for(
     request: &ChatRequest,
     reply_id: Uuid,
 ) -> ServiceResult<()> {
-    let (limits, price) = tokio::join!(
+    let (limits, price, settings) = tokio::join!(
         plans::limits_for(&platform.db, tenant_id),
         prices::lookup_or_platform(platform, tenant_id, provider, &request.model),
+        tenant_settings::for_tenant(&platform.db, tenant_id),
     );
+    // The settings may have changed since the conversation was created.
+    settings?
+        .check_allowed(provider, &request.model, "provider", "model")
+        .map_err(|error| ServiceError::Forbidden(format!("this conversation's {error}")))?;
     let limits = limits?;
     let output_tokens = request
         .max_tokens
