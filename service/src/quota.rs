@@ -287,8 +287,9 @@ local tokens = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local period = reservation[3]
 if redis.call('EXISTS', period) == 1 then
-  redis.call('HINCRBY', period, 'reserved_tokens', -tonumber(reservation[1]))
-  redis.call('HINCRBY', period, 'reserved_spend', -tonumber(reservation[2]))
+  -- `0 - x` rather than `-x`: Lua turns `-0` into the string "-0", which HINCRBY rejects.
+  redis.call('HINCRBY', period, 'reserved_tokens', 0 - tonumber(reservation[1]))
+  redis.call('HINCRBY', period, 'reserved_spend', 0 - tonumber(reservation[2]))
   redis.call('HINCRBY', period, 'used_tokens', tokens)
   redis.call('HINCRBY', period, 'used_spend', cost)
 end

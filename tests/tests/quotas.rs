@@ -302,3 +302,56 @@ async fn spend_limit_counts_cost() {
     assert_eq!(message_count(&app, &conversation).await, 0);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn unpriced_reply_counts_its_tokens() {
+    let app = TestApp::spawn().await.unwrap();
+    let owner = app
+        .register("unpriced-budget@example.com", "Unpriced")
+        .await;
+    // A model without a price reserves and settles a cost of zero; its tokens still count.
+    let data = app
+        .data(
+            Some(&owner.access_token),
+            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id } } }",
+            json!({ "input": { "name": "Unpriced", "instructions": INSTRUCTIONS,
+                               "provider": "OPENAI", "model": "gpt-unlisted",
+                               "maxTokens": REPLY_TOKENS } }),
+        )
+        .await;
+    let agent_id = data["createAgent"]["agent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let content = "Hello";
+    let reservation = first_reservation(content, REPLY_TOKENS);
+    set_limit(
+        &app,
+        &owner.tenant_id,
+        "monthly_token_limit",
+        reservation + reservation / 2,
+    )
+    .await;
+
+    let conversation = app
+        .create_conversation(&owner.access_token, &agent_id)
+        .await;
+    let sent = send(&app, &owner, &conversation, content).await;
+    let id = sent["data"]["sendMessage"]["assistantMessage"]["id"]
+        .as_str()
+        .unwrap();
+    let reply = app.wait_for_reply(&owner.access_token, id).await;
+    assert_eq!(reply["costMicros"], Value::Null, "{reply}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let second = app
+        .create_conversation(&owner.access_token, &agent_id)
+        .await;
+    let over = send(&app, &owner, &second, content).await;
+    assert_eq!(error_code(&over), "QUOTA_EXCEEDED", "{over}");
+    assert!(
+        error_message(&over).contains(&format!("{reservation} are used or reserved")),
+        "{over}"
+    );
+    app.shutdown().await;
+}
