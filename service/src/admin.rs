@@ -12,11 +12,13 @@ use redis::AsyncCommands;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
+use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext, api_keys,
+    audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
     plans::{self, PlanLimits},
@@ -55,18 +57,38 @@ pub async fn require_platform_admin(
         .await?
         .map(|user| user.email)
         .unwrap_or_default();
-    if platform
-        .settings
-        .platform_admins
-        .iter()
-        .any(|admin| admin.eq_ignore_ascii_case(&email))
-    {
+    if is_listed(platform, &email) {
         Ok(())
     } else {
         Err(ServiceError::Forbidden(
-            "this operation needs a platform administrator".into(),
+            "this operation needs a platform administrator, an account listed in \
+             PLATFORM_ADMINS"
+                .into(),
         ))
     }
+}
+
+/// Fails with BAD_USER_INPUT on `field` when a new account would take an address that
+/// `PLATFORM_ADMINS` lists. The email is not verified, so the first to register a listed
+/// address would become a platform administrator; operators create the account before
+/// listing it.
+pub(crate) fn check_unlisted(field: &str, platform: &Platform, email: &str) -> ServiceResult<()> {
+    if is_listed(platform, email) {
+        return Err(ServiceError::invalid(
+            field,
+            "is reserved for a platform administrator; create the account before listing the \
+             address in PLATFORM_ADMINS",
+        ));
+    }
+    Ok(())
+}
+
+fn is_listed(platform: &Platform, email: &str) -> bool {
+    platform
+        .settings
+        .platform_admins
+        .iter()
+        .any(|admin| admin.eq_ignore_ascii_case(email))
 }
 
 /// Lists every tenant, oldest first. Needs a platform administrator.
@@ -142,7 +164,30 @@ pub async fn set_plan(
     active.max_members = Set(input.max_members);
     active.features = Set((!features.is_empty()).then(|| features.into()));
     active.updated_at = Set(Utc::now());
-    active.update(&platform.db).await?;
+    // The row belongs to the tenant changed, so that its admins see who changed their plan.
+    let txn = platform.db.begin().await?;
+    let saved = active.update(&txn).await?;
+    let change = json!({
+        "plan": plans::plan_name(saved.plan),
+        "requestsPerMinute": saved.requests_per_minute,
+        "tokensPerMinute": saved.tokens_per_minute,
+        "tokensPerMonth": saved.monthly_token_limit,
+        "spendPerMonthMicros": saved.monthly_spend_limit_micros,
+        "maxAgents": saved.max_agents,
+        "maxMembers": saved.max_members,
+        "features": saved.features,
+    });
+    audit::record_as_user(
+        &txn,
+        tenant_id,
+        ctx.user_id,
+        Some(ctx),
+        Action::TenantPlanChange,
+        Target::new(TargetType::Tenant, tenant_id),
+        change,
+    )
+    .await?;
+    txn.commit().await?;
 
     info!(
         tenant.id = %tenant_id,
@@ -168,6 +213,20 @@ pub async fn set_status(
     active.status = Set(status);
     active.updated_at = Set(Utc::now());
     let tenant = active.update(&txn).await?;
+    let action = match status {
+        TenantStatus::Suspended => Action::TenantSuspend,
+        TenantStatus::Active => Action::TenantReactivate,
+    };
+    audit::record_as_user(
+        &txn,
+        tenant_id,
+        ctx.user_id,
+        Some(ctx),
+        action,
+        Target::new(TargetType::Tenant, tenant_id),
+        json!({ "name": tenant.name }),
+    )
+    .await?;
     txn.commit().await?;
     publish_status(platform, tenant_id, status).await?;
     api_keys::forget_tenant_keys(platform, tenant_id).await?;
@@ -189,7 +248,7 @@ pub async fn publish_suspensions(platform: &Platform) -> ServiceResult<usize> {
     Ok(suspended.len())
 }
 
-/// The Redis key whose presence marks a tenant as suspended.
+/// Returns the Redis key whose presence marks a tenant as suspended.
 pub(crate) fn suspended_key(platform: &Platform, tenant_id: Uuid) -> String {
     platform
         .redis

@@ -63,10 +63,13 @@ pub enum Action {
     SessionSwitchTenant,
     UserPasswordChange,
     TenantSettingsUpdate,
+    TenantPlanChange,
+    TenantSuspend,
+    TenantReactivate,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 32] = [
         Action::AgentCreate,
         Action::AgentUpdate,
         Action::AgentDelete,
@@ -96,6 +99,9 @@ impl Action {
         Action::SessionSwitchTenant,
         Action::UserPasswordChange,
         Action::TenantSettingsUpdate,
+        Action::TenantPlanChange,
+        Action::TenantSuspend,
+        Action::TenantReactivate,
     ];
 
     /// Returns the stored name. Renaming one splits the history of that operation in two.
@@ -130,6 +136,9 @@ impl Action {
             Action::SessionSwitchTenant => "session.switch_tenant",
             Action::UserPasswordChange => "user.password_change",
             Action::TenantSettingsUpdate => "tenant.settings_update",
+            Action::TenantPlanChange => "tenant.plan_change",
+            Action::TenantSuspend => "tenant.suspend",
+            Action::TenantReactivate => "tenant.reactivate",
         }
     }
 

@@ -280,7 +280,10 @@ pub async fn accept(
             None
         }
         Some(_) => None,
-        None => Some(new_account_fields(input.full_name, input.password).await?),
+        None => {
+            crate::admin::check_unlisted("token", platform, &invitation.email)?;
+            Some(new_account_fields(input.full_name, input.password).await?)
+        }
     };
 
     let account_created = existing.is_none();

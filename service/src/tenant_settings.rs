@@ -20,7 +20,7 @@ use crate::{
     validation::{self, MAX_NAME_CHARS},
 };
 
-/// Longest retention a tenant may set: ten years.
+/// Maximum retention a tenant may set: ten years.
 pub const MAX_RETENTION_DAYS: i32 = 3_650;
 /// Models a tenant may list as allowed.
 pub const MAX_ALLOWED_MODELS: usize = 200;

@@ -158,6 +158,25 @@ impl TestApp {
         ]);
         env.extend(options.env.iter().cloned());
         let settings = Settings::from_lookup(|name| env.get(name).cloned())?;
+        // Registration refuses addresses listed as platform administrators, so their
+        // accounts are created first, as an operator does before listing them.
+        if !settings.platform_admins.is_empty() {
+            let mut unlisted = settings.clone();
+            unlisted.platform_admins.clear();
+            let bootstrap = Platform::connect(unlisted).await?;
+            for email in &settings.platform_admins {
+                service::auth::register(
+                    &bootstrap,
+                    service::auth::RegisterInput {
+                        email: email.clone(),
+                        password: service::Secret::new(TEST_PASSWORD.to_owned()),
+                        full_name: "Platform Administrator".into(),
+                        tenant_name: "Operations".into(),
+                    },
+                )
+                .await?;
+            }
+        }
         let platform = Platform::connect(settings).await?;
 
         let shutdown = CancellationToken::new();
@@ -409,10 +428,28 @@ pub fn error_message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or("")
 }
 
+/// Password of the accounts that [`TestApp::register`] creates, and of platform
+/// administrators.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
 /// Password of every account that [`TestApp::add_member`] creates.
 pub const MEMBER_PASSWORD: &str = "member-password-1";
 
 impl TestApp {
+    /// Signs in with `email` and [`TEST_PASSWORD`], such as a platform administrator
+    /// whose account the harness created, and returns the session.
+    pub async fn login(&self, email: &str) -> Session {
+        let data = self
+            .data(
+                None,
+                "mutation($input: LoginInput!) { login(input: $input) {
+                    accessToken refreshToken user { id } tenant { id } } }",
+                json!({ "input": { "email": email, "password": TEST_PASSWORD } }),
+            )
+            .await;
+        Session::from_payload(&data["login"])
+    }
+
     /// Invites `email` with `role` (`"ADMIN"`, `"MEMBER"`, ...) through the API as the
     /// owner or admin holding `inviter_token`, accepts as a new account, and returns its
     /// session in the inviter's tenant.

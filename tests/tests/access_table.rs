@@ -258,7 +258,7 @@ async fn lowest_role_passes_and_below_fails() {
     })
     .await
     .unwrap();
-    let platform_admin = app.register("platform-admin@example.com", "Operator").await;
+    let platform_admin = app.login("platform-admin@example.com").await;
     let owner = app.register("access-owner@example.com", "Access").await;
     let members = Members {
         admin: app

@@ -8,7 +8,7 @@ use std::{collections::BTreeSet, time::Duration};
 use serde_json::{Value, json};
 use tests::{TestApp, TestOptions, error_code, graphql_ws};
 
-/// How an operation answers another tenant's id.
+/// The outcome of an operation called with another tenant's id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expected {
     NotFound,
@@ -65,7 +65,7 @@ fn named_type(type_ref: &Value) -> &str {
     }
 }
 
-/// Whether a type, or an input object reachable from it, has an `ID` field.
+/// Returns whether a type, or an input object reachable from it, has an `ID` field.
 fn takes_id(types: &[Value], name: &str, seen: &mut BTreeSet<String>) -> bool {
     if name == "ID" {
         return true;

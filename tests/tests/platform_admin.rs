@@ -22,7 +22,7 @@ async fn spawn() -> TestApp {
 #[tokio::test]
 async fn plan_change_applies_limits() {
     let app = spawn().await;
-    let operator = app.register(OPERATOR, "Operations").await;
+    let operator = app.login(OPERATOR).await;
     let customer = app.register("customer@example.com", "Customer").await;
 
     let before = app
@@ -99,13 +99,48 @@ async fn plan_change_applies_limits() {
         )
         .await;
     assert_eq!(error_code(&by_customer), "FORBIDDEN", "{by_customer}");
+
+    // The customer's own audit log shows who changed the plan.
+    let logs = app
+        .data(
+            Some(&customer.access_token),
+            "{ auditLogs(filter: { action: \"tenant.plan_change\" }) {
+                edges { node { actorUserId targetId summary } } } }",
+            json!({}),
+        )
+        .await;
+    let rows = logs["auditLogs"]["edges"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{logs}");
+    assert_eq!(rows[0]["node"]["actorUserId"], operator.user_id.as_str());
+    assert_eq!(rows[0]["node"]["targetId"], customer.tenant_id.as_str());
+    assert_eq!(rows[0]["node"]["summary"]["plan"], "custom");
+    assert_eq!(rows[0]["node"]["summary"]["maxAgents"], 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn listed_address_cannot_be_claimed() {
+    let app = spawn().await;
+    // The harness created the listed account, as an operator does before listing it. A
+    // second registration of the address, in any letter case, is refused.
+    let claim = app
+        .graphql(
+            None,
+            "mutation { register(input: { email: \"Operator@Example.com\",
+                password: \"a long password\", fullName: \"X\", tenantName: \"X\" }) {
+                accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&claim), "BAD_USER_INPUT", "{claim}");
+    assert!(error_message(&claim).contains("PLATFORM_ADMINS"), "{claim}");
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn suspension_blocks_then_reactivation_restores() {
     let app = spawn().await;
-    let operator = app.register(OPERATOR, "Operations").await;
+    let operator = app.login(OPERATOR).await;
     let chat = app.start_chat("suspended@example.com", "Hi.").await;
     let token = chat.owner.access_token.clone();
     let key = app
@@ -180,7 +215,7 @@ async fn suspension_blocks_then_reactivation_restores() {
 #[tokio::test]
 async fn agent_and_member_counts_limited() {
     let app = spawn().await;
-    let operator = app.register(OPERATOR, "Operations").await;
+    let operator = app.login(OPERATOR).await;
     let customer = app.register("small@example.com", "Small").await;
     let token = customer.access_token.as_str();
     app.data(

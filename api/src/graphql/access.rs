@@ -204,13 +204,20 @@ fn check(
     };
     match caller {
         Caller::Authenticated(ctx) if role_at_least(ctx.role, minimum) => Ok(()),
-        Caller::Authenticated(_) => Err(denied(
-            ServiceError::Forbidden(format!(
-                "`{field}` needs the {} role or higher",
-                service::context::role_name(minimum)
-            )),
-            pos,
-        )),
+        Caller::Authenticated(ctx) => {
+            let needed = service::context::role_name(minimum);
+            let message = match ctx.api_key_id {
+                // A key's role comes from its scopes, capped by its creator's role.
+                Some(_) => format!(
+                    "`{field}` needs the {needed} role or higher, and this API key acts as \
+                     {}: use a key with a wider scope (READ is viewer, WRITE member, ADMIN \
+                     admin) created by a member with that role",
+                    service::context::role_name(ctx.role)
+                ),
+                None => format!("`{field}` needs the {needed} role or higher"),
+            };
+            Err(denied(ServiceError::Forbidden(message), pos))
+        }
         Caller::Rejected(rejection) => Err(denied(rejection.to_service_error(), pos)),
         Caller::Anonymous => Err(denied(
             ServiceError::Unauthenticated(format!(

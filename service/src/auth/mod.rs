@@ -62,6 +62,7 @@ pub struct Me {
 /// Creates a tenant, its owner, the owner's membership and the default plan, then signs in.
 pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResult<AuthSession> {
     let email = validation::email("email", &input.email)?;
+    admin::check_unlisted("email", platform, &email)?;
     validation::password("password", input.password.expose())?;
     let full_name = validation::required_text("fullName", &input.full_name, MAX_NAME_CHARS)?;
     let tenant_name = validation::required_text("tenantName", &input.tenant_name, MAX_NAME_CHARS)?;
