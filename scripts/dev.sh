@@ -90,7 +90,14 @@ wait_for_url() {
   local attempt
   for ((attempt = 0; attempt < seconds * 5; attempt++)); do
     if curl -fsS -o /dev/null -H 'Authorization: Bearer dev' "$url" 2>/dev/null; then
-      return 0
+      # Another copy on the same address also answers, while this process fails to bind
+      # and exits; a short wait lets that exit show.
+      sleep 0.2
+      if kill -0 "${pids[-1]}" 2>/dev/null; then
+        return 0
+      fi
+      log "$name exited during start-up although $url answers: is another copy using the address? See $log_dir/$name.log"
+      return 1
     fi
     if ! kill -0 "${pids[-1]}" 2>/dev/null; then
       log "$name exited during start-up, see $log_dir/$name.log"
@@ -190,6 +197,13 @@ EOF
 
 # Returns when any process exits; a trapped signal interrupts the wait at once.
 status=0
-wait -n "${pids[@]}" || status=$?
-log "a process exited with status $status, stopping the others"
+exited_pid=""
+wait -n -p exited_pid "${pids[@]}" || status=$?
+exited="a process"
+for index in "${!pids[@]}"; do
+  if [[ "${pids[$index]}" == "$exited_pid" ]]; then
+    exited="${names[$index]}"
+  fi
+done
+log "$exited exited with status $status, see $log_dir/$exited.log; stopping the others"
 exit 1
