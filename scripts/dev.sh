@@ -90,13 +90,13 @@ wait_for_url() {
   local attempt
   for ((attempt = 0; attempt < seconds * 5; attempt++)); do
     if curl -fsS -o /dev/null -H 'Authorization: Bearer dev' "$url" 2>/dev/null; then
-      # Another copy on the same address also answers, while this process fails to bind
-      # and exits; a short wait lets that exit show.
+      # Another copy on the same address also responds while this process fails to bind
+      # and exits, so a short wait lets that exit show.
       sleep 0.2
       if kill -0 "${pids[-1]}" 2>/dev/null; then
         return 0
       fi
-      log "$name exited during start-up although $url answers: is another copy using the address? See $log_dir/$name.log"
+      log "$name exited during start-up although $url responds: is another copy using the address? See $log_dir/$name.log"
       return 1
     fi
     if ! kill -0 "${pids[-1]}" 2>/dev/null; then
