@@ -70,7 +70,7 @@ impl ProviderError {
     }
 
     /// Returns whether the request itself caused the error (an unknown model, a prompt too
-    /// long, an invalid parameter), so that the error says nothing about the provider's health.
+    /// long, an invalid parameter), so that the error shows nothing about the provider's health.
     pub const fn is_caused_by_request(&self) -> bool {
         matches!(
             self,

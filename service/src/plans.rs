@@ -4,6 +4,7 @@
 use entity::{PlanKind, tenant_plan};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    Select,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,15 +132,7 @@ pub async fn limits_for<C: ConnectionTrait>(
     db: &C,
     tenant_id: TenantId,
 ) -> ServiceResult<TenantLimits> {
-    let row = tenant_plan::Entity::find()
-        .filter(tenant_plan::Column::TenantId.eq(tenant_id.as_uuid()))
-        .one(db)
-        .await?
-        .ok_or_else(|| ServiceError::internal("tenant has no plan"))?;
-    Ok(TenantLimits {
-        plan: row.plan,
-        limits: effective(&row),
-    })
+    read(db, plan_row(tenant_id)).await
 }
 
 /// Reads the tenant's plan like [`limits_for`] and locks its row until the transaction
@@ -149,10 +142,19 @@ pub async fn lock_limits(
     txn: &DatabaseTransaction,
     tenant_id: TenantId,
 ) -> ServiceResult<TenantLimits> {
-    let row = tenant_plan::Entity::find()
-        .filter(tenant_plan::Column::TenantId.eq(tenant_id.as_uuid()))
-        .lock_exclusive()
-        .one(txn)
+    read(txn, plan_row(tenant_id).lock_exclusive()).await
+}
+
+fn plan_row(tenant_id: TenantId) -> Select<tenant_plan::Entity> {
+    tenant_plan::Entity::find().filter(tenant_plan::Column::TenantId.eq(tenant_id.as_uuid()))
+}
+
+async fn read<C: ConnectionTrait>(
+    db: &C,
+    select: Select<tenant_plan::Entity>,
+) -> ServiceResult<TenantLimits> {
+    let row = select
+        .one(db)
         .await?
         .ok_or_else(|| ServiceError::internal("tenant has no plan"))?;
     Ok(TenantLimits {

@@ -60,7 +60,7 @@ pub async fn probe_all(platform: &Platform) -> ServiceResult<Vec<provider_health
 /// the provider `healthy`.
 ///
 /// Generations with a tenant's own credential are not recorded, because a tenant's revoked
-/// key or unreachable proxy says nothing about the platform's provider.
+/// key or unreachable proxy shows nothing about the platform's provider.
 pub async fn record_outcome(
     platform: &Platform,
     kind: ProviderKind,

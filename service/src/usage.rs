@@ -119,7 +119,7 @@ pub async fn current_period(
     }))
 }
 
-/// Longest range a spend report covers.
+/// Maximum range of a spend report, in days.
 pub const MAX_SPEND_RANGE_DAYS: i64 = 366;
 
 /// Tokens and cost of the records of one provider and model, or of all of them.

@@ -208,7 +208,7 @@ async fn key_never_exceeds_creator_role() {
     let demoted = app.data(Some(secret), ME, json!({})).await;
     assert_eq!(demoted["me"]["role"], "VIEWER");
 
-    // A member sees only their own keys; the admin's key is not theirs to revoke.
+    // A member lists only their own keys; the admin's key is not theirs to revoke.
     let listed = app
         .data(Some(&member.access_token), "{ apiKeys { id } }", json!({}))
         .await;

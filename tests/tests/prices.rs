@@ -183,7 +183,7 @@ async fn spend_separates_unpriced_usage() {
     assert_eq!(by_model[0]["recordCount"], 2);
     assert_eq!(by_model[0]["unpricedRecordCount"], 1);
 
-    // A range that ends before the records were made holds none of them.
+    // A range that ends before the records were made contains none of them.
     let earlier = app
         .data(
             Some(token),

@@ -14,7 +14,7 @@ pub enum Caller {
     Rejected(Rejection),
 }
 
-/// Why credentials that were sent were not accepted.
+/// The reason credentials that were sent were not accepted.
 #[derive(Clone, Debug)]
 pub struct Rejection {
     pub message: String,

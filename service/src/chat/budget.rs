@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Output tokens reserved for a reply whose agent sets no maximum.
-/// NOTE: a reply longer than this uses more than was reserved; the difference is settled
+/// NOTE: a reply longer than this uses more than was reserved. The difference is settled
 /// afterwards, so a budget can overshoot by that much per reply in flight.
 pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
 

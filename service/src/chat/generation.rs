@@ -187,7 +187,7 @@ async fn collect(
     collected
 }
 
-/// Returns the health outcome of a call to `provider`, or `None` when the call says nothing
+/// Returns the health outcome of a call to `provider`, or `None` when the call shows nothing
 /// about it: a tenant's own credential was used, or the request itself caused the error.
 fn health_outcome(
     (provider, owner): (ProviderKind, EndpointOwner),
