@@ -27,9 +27,11 @@ mod m20261204_000011_create_api_keys;
 mod m20261204_000012_create_audit_logs;
 mod m20261204_000013_add_plan_limits;
 mod m20261204_000014_create_tenant_settings;
+mod m20261204_000015_enable_row_level_security;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
+pub use m20261204_000015_enable_row_level_security::APPLICATION_ROLE;
 
 /// Every schema migration, oldest first.
 pub struct Migrator;
@@ -52,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_create_audit_logs::Migration),
             Box::new(m20261204_000013_add_plan_limits::Migration),
             Box::new(m20261204_000014_create_tenant_settings::Migration),
+            Box::new(m20261204_000015_enable_row_level_security::Migration),
         ]
     }
 }

@@ -10,14 +10,14 @@ use chrono::Utc;
 use entity::{PlanKind, TenantStatus, tenant, tenant_plan, user};
 use redis::AsyncCommands;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, api_keys,
+    Platform, RequestContext, TenantId, api_keys,
     audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_page},
@@ -110,7 +110,9 @@ pub async fn tenants(
     .await?;
     let mut items = Vec::with_capacity(page.items.len());
     for (cursor, tenant) in page.items {
-        items.push((cursor, summary(platform, tenant).await?));
+        let txn = platform.tenant_tx(TenantId::new(tenant.id)).await?;
+        items.push((cursor, summary(&txn, tenant).await?));
+        txn.commit().await?;
     }
     Ok(Page {
         items,
@@ -145,7 +147,10 @@ pub async fn set_plan(
         ));
     }
     let tenant = find_tenant(platform, tenant_id).await?;
-    let row = plan_row(platform, tenant_id).await?;
+    // The changes are written in the tenant's rows, as its own admins' would be, so that
+    // its admins see who changed their plan.
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
+    let row = plan_row(&txn, tenant_id).await?;
 
     let mut features = serde_json::Map::new();
     if let Some(on) = input.api_keys {
@@ -164,8 +169,6 @@ pub async fn set_plan(
     active.max_members = Set(input.max_members);
     active.features = Set((!features.is_empty()).then(|| features.into()));
     active.updated_at = Set(Utc::now());
-    // The row belongs to the tenant changed, so that its admins see who changed their plan.
-    let txn = platform.db.begin().await?;
     let saved = active.update(&txn).await?;
     let change = json!({
         "plan": plans::plan_name(saved.plan),
@@ -187,6 +190,7 @@ pub async fn set_plan(
         change,
     )
     .await?;
+    let summary = summary(&txn, tenant).await?;
     txn.commit().await?;
 
     info!(
@@ -195,7 +199,7 @@ pub async fn set_plan(
         plan = plans::plan_name(input.plan),
         "tenant plan changed"
     );
-    summary(platform, tenant).await
+    Ok(summary)
 }
 
 /// Suspends or reactivates a tenant. Suspension ends every request of its members at once
@@ -208,7 +212,7 @@ pub async fn set_status(
 ) -> ServiceResult<TenantSummary> {
     require_platform_admin(platform, ctx).await?;
     let tenant = find_tenant(platform, tenant_id).await?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
     let mut active: tenant::ActiveModel = tenant.into();
     active.status = Set(status);
     active.updated_at = Set(Utc::now());
@@ -227,12 +231,13 @@ pub async fn set_status(
         json!({ "name": tenant.name }),
     )
     .await?;
+    let summary = summary(&txn, tenant).await?;
     txn.commit().await?;
     publish_status(platform, tenant_id, status).await?;
     api_keys::forget_tenant_keys(platform, tenant_id).await?;
 
     info!(tenant.id = %tenant_id, user.id = %ctx.user_id, status = ?status, "tenant status changed");
-    summary(platform, tenant).await
+    Ok(summary)
 }
 
 /// Writes the suspension marker of every suspended tenant to Redis, so that a Redis that
@@ -292,19 +297,26 @@ async fn find_tenant(platform: &Platform, tenant_id: Uuid) -> ServiceResult<tena
         .ok_or_else(|| ServiceError::not_found("tenant"))
 }
 
-async fn plan_row(platform: &Platform, tenant_id: Uuid) -> ServiceResult<tenant_plan::Model> {
+async fn plan_row<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+) -> ServiceResult<tenant_plan::Model> {
     tenant_plan::Entity::find()
         .filter(tenant_plan::Column::TenantId.eq(tenant_id))
-        .one(&platform.db)
+        .one(db)
         .await?
         .ok_or_else(|| ServiceError::internal("tenant has no plan"))
 }
 
-async fn summary(platform: &Platform, tenant: tenant::Model) -> ServiceResult<TenantSummary> {
-    let plan = plan_row(platform, tenant.id).await?;
+/// `db` is a transaction of the tenant's.
+async fn summary<C: ConnectionTrait>(
+    db: &C,
+    tenant: tenant::Model,
+) -> ServiceResult<TenantSummary> {
+    let plan = plan_row(db, tenant.id).await?;
     let member_count = entity::membership::Entity::find()
         .filter(entity::membership::Column::TenantId.eq(tenant.id))
-        .count(&platform.db)
+        .count(db)
         .await?;
     Ok(TenantSummary {
         limits: plans::effective(&plan),

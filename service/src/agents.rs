@@ -4,7 +4,7 @@ use chrono::Utc;
 use entity::{Role, agent};
 use providers::ProviderKind;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use serde_json::json;
 use tracing::info;
@@ -15,7 +15,7 @@ use crate::{
     audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
-    pagination::{Order, Page, PageRequest, fetch_page},
+    pagination::{Order, Page, PageRequest, fetch_tenant_page},
     plans, tenant_settings,
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
@@ -71,7 +71,7 @@ pub async fn create(
     )?;
 
     let now = Utc::now();
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let tenant = plans::lock_limits(&txn, ctx.tenant_id).await?;
     let agents = agent::Entity::find()
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
@@ -96,7 +96,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    check_allowed(platform, ctx, &agent).await?;
+    check_allowed(&txn, ctx, &agent).await?;
     let summary = json!({ "name": agent.name, "provider": agent.provider, "model": agent.model });
     audit::record(
         &txn,
@@ -118,7 +118,10 @@ pub async fn update(
     input: UpdateAgent,
 ) -> ServiceResult<agent::Model> {
     ctx.require(Role::Member)?;
-    let agent = get(platform, ctx, id).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let agent = find(&txn, ctx, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("agent"))?;
     let fallback = match (input.fallback_provider, input.fallback_model) {
         (None, None) => None,
         (provider, model) => Some(merge_fallback(&agent, provider, model)?),
@@ -163,11 +166,10 @@ pub async fn update(
     active.updated_at = Set(Utc::now());
 
     let fields = audit::changed_fields(&before, &active);
-    let txn = platform.db.begin().await?;
     let agent = active.update(&txn).await?;
     // Checked on the agent as updated, so that a change of either field is covered; an
     // error drops the transaction and with it the update.
-    check_allowed(platform, ctx, &agent).await?;
+    check_allowed(&txn, ctx, &agent).await?;
     let summary = json!({ "name": agent.name, "fields": fields });
     audit::record(
         &txn,
@@ -184,7 +186,7 @@ pub async fn update(
 /// Deletes an agent. Its conversations and usage records stay, with the reference cleared.
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let deleted = agent::Entity::delete_many()
         .filter(agent::Column::Id.eq(id))
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
@@ -211,20 +213,21 @@ pub async fn get(
     ctx: &RequestContext,
     id: Uuid,
 ) -> ServiceResult<agent::Model> {
-    find(platform, ctx, id)
-        .await?
-        .ok_or_else(|| ServiceError::not_found("agent"))
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let agent = find(&txn, ctx, id).await?;
+    txn.commit().await?;
+    agent.ok_or_else(|| ServiceError::not_found("agent"))
 }
 
 /// Returns the agent when it exists in the caller's tenant.
-pub async fn find(
-    platform: &Platform,
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
     ctx: &RequestContext,
     id: Uuid,
 ) -> ServiceResult<Option<agent::Model>> {
     Ok(agent::Entity::find_by_id(id)
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
-        .one(&platform.db)
+        .one(db)
         .await?)
 }
 
@@ -234,9 +237,9 @@ pub async fn list(
     page: &PageRequest,
 ) -> ServiceResult<Page<agent::Model>> {
     let select = agent::Entity::find().filter(agent::Column::TenantId.eq(ctx.tenant()));
-    fetch_page(
+    fetch_tenant_page(
         platform,
-        &platform.db,
+        ctx.tenant_id,
         select,
         agent::Column::Id,
         Order::NewestFirst,
@@ -320,12 +323,12 @@ fn check_max_tokens(value: Option<i32>) -> ServiceResult<Option<i32>> {
 
 /// Fails with BAD_USER_INPUT when the tenant's settings do not allow the agent's provider
 /// and model, or its fallback's.
-async fn check_allowed(
-    platform: &Platform,
+async fn check_allowed<C: ConnectionTrait>(
+    db: &C,
     ctx: &RequestContext,
     agent: &agent::Model,
 ) -> ServiceResult<()> {
-    let settings = tenant_settings::for_tenant(&platform.db, ctx.tenant_id).await?;
+    let settings = tenant_settings::for_tenant(db, ctx.tenant_id).await?;
     let stored = |name: &str| {
         name.parse::<ProviderKind>()
             .map_err(|_| ServiceError::internal(format!("agent {} has unknown provider", agent.id)))

@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use entity::{Role, api_key, membership};
 use redis::AsyncCommands;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -94,7 +93,8 @@ pub async fn create(
     expires_at: Option<DateTime<Utc>>,
 ) -> ServiceResult<CreatedApiKey> {
     ctx.require_session()?;
-    let tenant = plans::limits_for(&platform.db, ctx.tenant_id).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let tenant = plans::limits_for(&txn, ctx.tenant_id).await?;
     plans::check_feature(&tenant, "API keys", tenant.limits.features.api_keys)?;
     let name = validation::required_text("name", name, MAX_NAME_CHARS)?;
     if scopes.is_empty() {
@@ -133,7 +133,6 @@ pub async fn create(
     unique_scopes.sort_by_key(|scope| role_rank(scope.role()));
     unique_scopes.dedup();
     let secret = Secret::new(format!("{KEY_PREFIX}{}", tokens::random_token()));
-    let txn = platform.db.begin().await?;
     let model = api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -190,10 +189,9 @@ pub async fn list(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Ve
     if !role_at_least(ctx.role, Role::Admin) {
         select = select.filter(api_key::Column::CreatedBy.eq(ctx.user_id));
     }
-    let keys = select
-        .order_by_desc(api_key::Column::Id)
-        .all(&platform.db)
-        .await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let keys = select.order_by_desc(api_key::Column::Id).all(&txn).await?;
+    txn.commit().await?;
     keys.into_iter().map(decode).collect()
 }
 
@@ -212,7 +210,7 @@ pub async fn revoke(
     if !role_at_least(ctx.role, Role::Admin) {
         update = update.filter(api_key::Column::CreatedBy.eq(ctx.user_id));
     }
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let revoked = update.exec_with_returning(&txn).await?;
     let Some(model) = revoked.into_iter().next() else {
         return Err(ServiceError::not_found("API key"));
@@ -234,10 +232,12 @@ pub async fn revoke(
 /// Deletes the cached entries of every key of the tenant, after its suspension, so that the
 /// next request reads the tenant's status.
 pub(crate) async fn forget_tenant_keys(platform: &Platform, tenant_id: Uuid) -> ServiceResult<()> {
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
     let keys = api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(tenant_id))
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     let hashes: Vec<String> = keys.into_iter().map(|key| key.key_hash).collect();
     forget(platform, &hashes).await
 }
@@ -249,11 +249,13 @@ pub(crate) async fn forget_user_keys(
     tenant_id: Uuid,
     user_id: Uuid,
 ) -> ServiceResult<()> {
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
     let keys = api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(tenant_id))
         .filter(api_key::Column::CreatedBy.eq(user_id))
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     let hashes: Vec<String> = keys.into_iter().map(|key| key.key_hash).collect();
     forget(platform, &hashes).await
 }
@@ -284,7 +286,7 @@ pub async fn authenticate(
     {
         return Err(ServiceError::Unauthenticated("API key has expired".into()));
     }
-    record_use(platform, key.id);
+    record_use(platform, key.tenant_id, key.id);
     Ok(RequestContext {
         tenant_id: TenantId::new(key.tenant_id),
         user_id: key.user_id,
@@ -299,21 +301,26 @@ pub async fn authenticate(
 /// Reads a key and its creator's current role from the database.
 async fn load(platform: &Platform, hash: &str) -> ServiceResult<CachedKey> {
     let invalid = || ServiceError::Unauthenticated("API key is invalid or revoked".into());
+    // The key is all the caller presents, so it is looked up in every tenant by its hash
+    // alone; the rest is read in the key's tenant.
+    let lookup = platform.cross_tenant_tx().await?;
     let model = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(hash))
         .filter(api_key::Column::RevokedAt.is_null())
-        .one(&platform.db)
+        .one(&lookup)
         .await?
         .ok_or_else(invalid)?;
+    lookup.commit().await?;
+    let txn = platform.tenant_tx(TenantId::new(model.tenant_id)).await?;
     let tenant = entity::tenant::Entity::find_by_id(model.tenant_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(invalid)?;
     crate::admin::check_active(&tenant)?;
     let creator = membership::Entity::find()
         .filter(membership::Column::TenantId.eq(model.tenant_id))
         .filter(membership::Column::UserId.eq(model.created_by))
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| {
             ServiceError::Unauthenticated("the API key's creator has left the tenant".into())
@@ -341,7 +348,7 @@ async fn load(platform: &Platform, hash: &str) -> ServiceResult<CachedKey> {
 
 /// Updates the key's `last_used_at` at most once a minute, on its own task so that the
 /// request does not wait for it.
-fn record_use(platform: &Platform, key_id: Uuid) {
+fn record_use(platform: &Platform, tenant_id: Uuid, key_id: Uuid) {
     let platform = platform.clone();
     tokio::spawn(async move {
         let result = async {
@@ -357,11 +364,13 @@ fn record_use(platform: &Platform, key_id: Uuid) {
                 .await?
                 .is_some();
             if first {
+                let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
                 api_key::Entity::update_many()
                     .col_expr(api_key::Column::LastUsedAt, Expr::value(Utc::now()))
                     .filter(api_key::Column::Id.eq(key_id))
-                    .exec(&platform.db)
+                    .exec(&txn)
                     .await?;
+                txn.commit().await?;
             }
             ServiceResult::Ok(())
         }

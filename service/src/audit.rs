@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     Platform, RequestContext,
     error::{ServiceError, ServiceResult},
-    pagination::{Order, Page, PageRequest, fetch_page},
+    pagination::{Order, Page, PageRequest, fetch_tenant_page},
 };
 
 /// Every audited operation, named `<object>.<verb>` in the stored rows.
@@ -360,9 +360,9 @@ pub async fn list(
     if let Some(to) = filter.to {
         select = select.filter(audit_log::Column::CreatedAt.lt(to));
     }
-    fetch_page(
+    fetch_tenant_page(
         platform,
-        &platform.db,
+        ctx.tenant_id,
         select,
         audit_log::Column::Id,
         Order::NewestFirst,

@@ -13,6 +13,12 @@ const DEVELOPMENT_SECRET_KEY: &str = "development-only-secret-key-change-me-0123
 /// URL-safe base64 of the 32 bytes `development-only-encryption-key!`.
 const DEVELOPMENT_ENCRYPTION_KEY: &str = "ZGV2ZWxvcG1lbnQtb25seS1lbmNyeXB0aW9uLWtleSE=";
 
+/// The local database as the role the application runs as, which owns nothing and to
+/// which row-level security applies (created by the migrations).
+const DEFAULT_DATABASE_URL: &str = "postgres://task_assistant_app@127.0.0.1:5432/task_assistant";
+/// The local database as the superuser, which owns the schema and applies migrations.
+const DEFAULT_MIGRATION_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/task_assistant";
+
 /// A setting that is missing or cannot be parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -185,11 +191,15 @@ impl Settings {
             None => Vec::new(),
         };
 
-        let database_url = get("DATABASE_URL")
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/task_assistant".into());
+        // With neither URL set, the application signs in as the role that row-level
+        // security applies to and migrations run as the local superuser. A DATABASE_URL
+        // set alone serves both, as in a database where one role does everything.
+        let configured_database_url = get("DATABASE_URL");
+        let migration_database_url = get("MIGRATION_DATABASE_URL")
+            .or_else(|| configured_database_url.clone())
+            .unwrap_or_else(|| DEFAULT_MIGRATION_DATABASE_URL.into());
+        let database_url = configured_database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         check_url("DATABASE_URL", &database_url, &["postgres", "postgresql"])?;
-        let migration_database_url =
-            get("MIGRATION_DATABASE_URL").unwrap_or_else(|| database_url.clone());
         check_url(
             "MIGRATION_DATABASE_URL",
             &migration_database_url,

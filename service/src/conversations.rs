@@ -4,7 +4,7 @@ use chrono::Utc;
 use entity::{Role, conversation, message};
 use providers::ProviderKind;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Select, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select, Set,
 };
 use serde_json::json;
 use tracing::info;
@@ -15,7 +15,7 @@ use crate::{
     audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
-    pagination::{Order, Page, PageRequest, fetch_page},
+    pagination::{Order, Page, PageRequest, fetch_page, fetch_tenant_page},
     tenant_settings,
     validation::{self, MAX_NAME_CHARS},
 };
@@ -36,16 +36,17 @@ pub async fn create(
 ) -> ServiceResult<conversation::Model> {
     ctx.require(Role::Member)?;
     let title = validation::required_text("title", &input.title, MAX_NAME_CHARS)?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let agent = match input.agent_id {
         Some(agent_id) => Some(
-            agents::find(platform, ctx, agent_id)
+            agents::find(&txn, ctx, agent_id)
                 .await?
                 .ok_or_else(|| ServiceError::invalid("agentId", "no agent with this id"))?,
         ),
         None => None,
     };
 
-    let settings = tenant_settings::for_tenant(&platform.db, ctx.tenant_id).await?;
+    let settings = tenant_settings::for_tenant(&txn, ctx.tenant_id).await?;
     let provider = match (input.provider, &agent) {
         (Some(provider), _) => provider,
         (None, Some(agent)) => agent.provider.parse().map_err(|_| {
@@ -77,7 +78,6 @@ pub async fn create(
     settings.check_allowed(provider, &model, "provider", "model")?;
 
     let now = Utc::now();
-    let txn = platform.db.begin().await?;
     let conversation = conversation::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -118,13 +118,12 @@ pub async fn rename(
 ) -> ServiceResult<conversation::Model> {
     ctx.require(Role::Member)?;
     let title = validation::required_text("title", title, MAX_NAME_CHARS)?;
-    let conversation = get(platform, ctx, id).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let conversation = find_visible(&txn, ctx, id).await?;
     let previous_title = conversation.title.clone();
     let mut active: conversation::ActiveModel = conversation.into();
     active.title = Set(title);
     active.updated_at = Set(Utc::now());
-
-    let txn = platform.db.begin().await?;
     let conversation = active.update(&txn).await?;
     let summary = json!({ "title": conversation.title, "previousTitle": previous_title });
     audit::record(
@@ -142,8 +141,8 @@ pub async fn rename(
 /// Deletes a conversation and its messages; usage records stay with the reference cleared.
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
-    let conversation = get(platform, ctx, id).await?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let conversation = find_visible(&txn, ctx, id).await?;
     conversation::Entity::delete_by_id(conversation.id)
         .exec(&txn)
         .await?;
@@ -166,9 +165,21 @@ pub async fn get(
     ctx: &RequestContext,
     id: Uuid,
 ) -> ServiceResult<conversation::Model> {
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let conversation = find_visible(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(conversation)
+}
+
+/// [`get`] inside a transaction of the caller's tenant.
+pub async fn find_visible<C: ConnectionTrait>(
+    db: &C,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<conversation::Model> {
     visible(ctx)
         .filter(conversation::Column::Id.eq(id))
-        .one(&platform.db)
+        .one(db)
         .await?
         .ok_or_else(|| ServiceError::not_found("conversation"))
 }
@@ -178,12 +189,11 @@ pub async fn list(
     ctx: &RequestContext,
     page: &PageRequest,
 ) -> ServiceResult<Page<conversation::Model>> {
-    let column = conversation::Column::Id;
-    fetch_page(
+    fetch_tenant_page(
         platform,
-        &platform.db,
+        ctx.tenant_id,
         visible(ctx),
-        column,
+        conversation::Column::Id,
         Order::NewestFirst,
         page,
         |c| c.id,
@@ -198,20 +208,23 @@ pub async fn messages(
     conversation_id: Uuid,
     page: &PageRequest,
 ) -> ServiceResult<Page<message::Model>> {
-    let conversation = get(platform, ctx, conversation_id).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let conversation = find_visible(&txn, ctx, conversation_id).await?;
     let select = message::Entity::find()
         .filter(message::Column::TenantId.eq(ctx.tenant()))
         .filter(message::Column::ConversationId.eq(conversation.id));
-    fetch_page(
+    let page = fetch_page(
         platform,
-        &platform.db,
+        &txn,
         select,
         message::Column::Id,
         Order::OldestFirst,
         page,
         |m| m.id,
     )
-    .await
+    .await?;
+    txn.commit().await?;
+    Ok(page)
 }
 
 /// Conversations of the caller's tenant that the caller may see.

@@ -5,7 +5,7 @@ use chrono::Utc;
 use entity::{Role, provider_credential};
 use providers::{ApiKey, ProviderError, ProviderKind, outbound::AddressPolicy};
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, OnConflict},
 };
 use serde_json::json;
@@ -109,7 +109,7 @@ pub async fn set(
         provider_credential::Column::UpdatedAt,
     ])
     .to_owned();
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let saved = provider_credential::Entity::insert(credential)
         .on_conflict(upsert)
         .exec_with_returning(&txn)
@@ -143,7 +143,7 @@ pub async fn delete(
     provider: ProviderKind,
 ) -> ServiceResult<ProviderKind> {
     ctx.require(Role::Admin)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let deleted = provider_credential::Entity::delete_many()
         .filter(provider_credential::Column::TenantId.eq(ctx.tenant()))
         .filter(provider_credential::Column::Provider.eq(provider.as_str()))
@@ -176,21 +176,26 @@ pub async fn list(
     ctx: &RequestContext,
 ) -> ServiceResult<Vec<provider_credential::Model>> {
     ctx.require(Role::Member)?;
-    Ok(provider_credential::Entity::find()
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let credentials = provider_credential::Entity::find()
         .filter(provider_credential::Column::TenantId.eq(ctx.tenant()))
         .order_by_asc(provider_credential::Column::Provider)
-        .all(&platform.db)
-        .await?)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(credentials)
 }
 
 /// Returns the endpoint for the tenant's requests to `kind`: the tenant's own key (and base
-/// URL, when it set one) if it stored a credential, else the platform's key and URL.
-pub async fn endpoint_for(
+/// URL, when it set one) if it stored a credential, else the platform's key and URL. `db`
+/// is a transaction of the tenant's.
+pub async fn endpoint_for<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     tenant_id: TenantId,
     kind: ProviderKind,
 ) -> ServiceResult<Endpoint> {
-    let Some(credential) = find(platform, tenant_id, kind).await? else {
+    let Some(credential) = find(platform, db, tenant_id, kind).await? else {
         let (api_key, base_url) = platform_default(platform, kind)?;
         return Ok(Endpoint {
             client: platform.http.clone(),
@@ -238,8 +243,9 @@ fn platform_default(
 }
 
 /// Loads and decrypts the tenant's credential for `kind`, if it stored one.
-async fn find(
+async fn find<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     tenant_id: TenantId,
     kind: ProviderKind,
 ) -> ServiceResult<Option<TenantCredential>> {
@@ -249,7 +255,7 @@ async fn find(
     let row = provider_credential::Entity::find()
         .filter(provider_credential::Column::TenantId.eq(tenant_id.as_uuid()))
         .filter(provider_credential::Column::Provider.eq(kind.as_str()))
-        .one(&platform.db)
+        .one(db)
         .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -283,7 +289,9 @@ pub async fn reencrypt_all(platform: &Platform) -> ServiceResult<ReencryptReport
         if let Some(last_id) = after {
             query = query.filter(provider_credential::Column::Id.gt(last_id));
         }
-        let rows = query.all(&platform.db).await?;
+        // Every tenant's credentials, one batch per transaction.
+        let txn = platform.cross_tenant_tx().await?;
+        let rows = query.all(&txn).await?;
         let Some(last) = rows.last() else {
             break;
         };
@@ -300,7 +308,7 @@ pub async fn reencrypt_all(platform: &Platform) -> ServiceResult<ReencryptReport
                         )
                         .filter(provider_credential::Column::Id.eq(row.id))
                         .filter(provider_credential::Column::EncryptedKey.eq(row.encrypted_key))
-                        .exec(&platform.db)
+                        .exec(&txn)
                         .await?;
                     report.reencrypted += result.rows_affected;
                 }
@@ -315,6 +323,7 @@ pub async fn reencrypt_all(platform: &Platform) -> ServiceResult<ReencryptReport
                 }
             }
         }
+        txn.commit().await?;
     }
     info!(
         reencrypted = report.reencrypted,

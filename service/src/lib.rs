@@ -13,6 +13,7 @@ pub mod context;
 pub mod conversations;
 pub mod credentials;
 pub mod crypto;
+pub mod database;
 pub mod error;
 pub mod health;
 pub mod jobs;

@@ -9,14 +9,14 @@ use chrono::Utc;
 use entity::{Role, invitation, membership, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, Secret, api_keys,
+    Platform, RequestContext, Secret, TenantId, api_keys,
     audit::{self, Action, Target, TargetType},
     auth::{self, AuthSession, password, tokens},
     context::role_name,
@@ -58,9 +58,10 @@ pub async fn list(
 ) -> ServiceResult<Page<Member>> {
     ctx.require(Role::Viewer)?;
     let select = membership::Entity::find().filter(membership::Column::TenantId.eq(ctx.tenant()));
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let page = fetch_page(
         platform,
-        &platform.db,
+        &txn,
         select,
         membership::Column::Id,
         Order::OldestFirst,
@@ -72,8 +73,9 @@ pub async fn list(
     let user_ids: Vec<Uuid> = page.items.iter().map(|(_, m)| m.user_id).collect();
     let users = user::Entity::find()
         .filter(user::Column::Id.is_in(user_ids))
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     let mut members = Vec::with_capacity(page.items.len());
     for (cursor, membership) in page.items {
         let user = users
@@ -105,11 +107,12 @@ pub async fn invite(
             "only an owner can invite an owner".into(),
         ));
     }
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let already_member = membership::Entity::find()
         .inner_join(user::Entity)
         .filter(membership::Column::TenantId.eq(ctx.tenant()))
         .filter(user::Column::Email.eq(&email))
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .is_some();
     if already_member {
@@ -121,7 +124,6 @@ pub async fn invite(
 
     let now = Utc::now();
     let token = Secret::new(format!("inv_{}", tokens::random_token()));
-    let txn = platform.db.begin().await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(now))
         .filter(invitation::Column::TenantId.eq(ctx.tenant()))
@@ -193,14 +195,17 @@ pub async fn pending_invitations(
     ctx: &RequestContext,
 ) -> ServiceResult<Vec<invitation::Model>> {
     ctx.require(Role::Admin)?;
-    Ok(invitation::Entity::find()
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let invitations = invitation::Entity::find()
         .filter(invitation::Column::TenantId.eq(ctx.tenant()))
         .filter(invitation::Column::AcceptedAt.is_null())
         .filter(invitation::Column::RevokedAt.is_null())
         .filter(invitation::Column::ExpiresAt.gt(Utc::now()))
         .order_by_desc(invitation::Column::Id)
-        .all(&platform.db)
-        .await?)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(invitations)
 }
 
 /// Revokes a pending invitation so that its token stops working. Needs the admin role.
@@ -210,7 +215,7 @@ pub async fn revoke_invitation(
     invitation_id: Uuid,
 ) -> ServiceResult<invitation::Model> {
     ctx.require(Role::Admin)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let revoked = invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(invitation::Column::Id.eq(invitation_id))
@@ -245,11 +250,14 @@ pub async fn accept(
     input: AcceptInvitation,
 ) -> ServiceResult<AuthSession> {
     let hash = tokens::hash_token(input.token.expose());
+    // The token names the tenant, so the invitation is looked up by its hash alone.
+    let lookup = platform.cross_tenant_tx().await?;
     let invitation = invitation::Entity::find()
         .filter(invitation::Column::TokenHash.eq(hash))
-        .one(&platform.db)
+        .one(&lookup)
         .await?
         .ok_or_else(|| ServiceError::invalid("token", "is not a valid invitation token"))?;
+    lookup.commit().await?;
     check_acceptable(&invitation)?;
 
     let existing = user::Entity::find()
@@ -287,7 +295,9 @@ pub async fn accept(
     };
 
     let account_created = existing.is_none();
-    let txn = platform.db.begin().await?;
+    let txn = platform
+        .tenant_tx(TenantId::new(invitation.tenant_id))
+        .await?;
     let now = Utc::now();
     let user = match (existing, new_account) {
         (Some(user), _) => user,
@@ -372,7 +382,7 @@ pub async fn change_role(
     role: Role,
 ) -> ServiceResult<Member> {
     ctx.require(Role::Admin)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let owners = lock_owners(&txn, ctx).await?;
     let membership = find_membership(&txn, ctx, user_id).await?;
     if (membership.role == Role::Owner || role == Role::Owner) && ctx.role != Role::Owner {
@@ -442,7 +452,7 @@ async fn remove_membership(
     user_id: Uuid,
     action: Action,
 ) -> ServiceResult<Member> {
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let owners = lock_owners(&txn, ctx).await?;
     let membership = find_membership(&txn, ctx, user_id).await?;
     if membership.role == Role::Owner && ctx.role != Role::Owner {

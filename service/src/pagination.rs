@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     Platform,
+    context::TenantId,
     error::{ServiceError, ServiceResult},
 };
 
@@ -99,6 +100,26 @@ where
         has_next_page,
         has_previous_page: request.after.is_some(),
     })
+}
+
+/// [`fetch_page`] in a transaction of its own that sees only `tenant`'s rows.
+pub async fn fetch_tenant_page<E>(
+    platform: &Platform,
+    tenant: TenantId,
+    select: Select<E>,
+    id_column: E::Column,
+    order: Order,
+    request: &PageRequest,
+    id_of: impl Fn(&E::Model) -> Uuid,
+) -> ServiceResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + ModelTrait + Send + Sync,
+{
+    let txn = platform.tenant_tx(tenant).await?;
+    let page = fetch_page(platform, &txn, select, id_column, order, request, id_of).await?;
+    txn.commit().await?;
+    Ok(page)
 }
 
 /// Checks `first` against the configured maximum and applies the default.

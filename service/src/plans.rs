@@ -9,7 +9,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    TenantId,
+    Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
 };
 
@@ -133,6 +133,14 @@ pub async fn limits_for<C: ConnectionTrait>(
     tenant_id: TenantId,
 ) -> ServiceResult<TenantLimits> {
     read(db, plan_row(tenant_id)).await
+}
+
+/// The caller's tenant plan and the limits that apply to it.
+pub async fn for_caller(platform: &Platform, ctx: &RequestContext) -> ServiceResult<TenantLimits> {
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let limits = limits_for(&txn, ctx.tenant_id).await?;
+    txn.commit().await?;
+    Ok(limits)
 }
 
 /// Reads the tenant's plan like [`limits_for`] and locks its row until the transaction

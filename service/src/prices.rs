@@ -8,8 +8,7 @@ use providers::{
     pricing::{self, Price},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict,
 };
 use serde_json::json;
 use tracing::{info, warn};
@@ -102,7 +101,13 @@ pub async fn lookup_or_platform(
     provider: ProviderKind,
     model: &str,
 ) -> Option<Price> {
-    match price_for(&platform.db, tenant_id, provider, model).await {
+    let read = async {
+        let txn = platform.tenant_tx(tenant_id).await?;
+        let price = price_for(&txn, tenant_id, provider, model).await?;
+        txn.commit().await?;
+        ServiceResult::Ok(price)
+    };
+    match read.await {
         Ok(price) => price.map(|effective| effective.price),
         Err(error) => {
             warn!(
@@ -126,6 +131,7 @@ pub async fn list(
     provider: Option<ProviderKind>,
 ) -> ServiceResult<Vec<EffectivePrice>> {
     ctx.require(Role::Member)?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let mut select =
         model_price::Entity::find().filter(model_price::Column::TenantId.eq(ctx.tenant()));
     if let Some(provider) = provider {
@@ -134,8 +140,9 @@ pub async fn list(
     let overrides = select
         .order_by_asc(model_price::Column::Provider)
         .order_by_asc(model_price::Column::Model)
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
 
     let mut prices: Vec<EffectivePrice> = pricing::table()
         .filter(|(kind, ..)| provider.is_none_or(|wanted| wanted == *kind))
@@ -209,7 +216,7 @@ pub async fn set(
         model_price::Column::UpdatedAt,
     ])
     .to_owned();
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let saved = model_price::Entity::insert(row)
         .on_conflict(upsert)
         .exec_with_returning(&txn)
@@ -255,7 +262,7 @@ pub async fn delete(
 ) -> ServiceResult<(String, Option<EffectivePrice>)> {
     ctx.require(Role::Admin)?;
     let model = check_model(model)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let deleted = model_price::Entity::delete_many()
         .filter(model_price::Column::TenantId.eq(ctx.tenant()))
         .filter(model_price::Column::Provider.eq(provider.as_str()))
@@ -273,6 +280,7 @@ pub async fn delete(
         json!({ "provider": price.provider, "model": price.model }),
     )
     .await?;
+    let price = price_for(&txn, ctx.tenant_id, provider, &model).await?;
     txn.commit().await?;
     info!(
         tenant.id = %ctx.tenant(),
@@ -281,7 +289,6 @@ pub async fn delete(
         model = %model,
         "model price deleted"
     );
-    let price = price_for(&platform.db, ctx.tenant_id, provider, &model).await?;
     Ok((model, price))
 }
 
@@ -295,7 +302,10 @@ pub async fn get(
 ) -> ServiceResult<Option<EffectivePrice>> {
     ctx.require(Role::Member)?;
     let model = check_model(model)?;
-    price_for(&platform.db, ctx.tenant_id, provider, &model).await
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let price = price_for(&txn, ctx.tenant_id, provider, &model).await?;
+    txn.commit().await?;
+    Ok(price)
 }
 
 /// Trims the model name, drops Gemini's `models/` prefix so that lookups find the price,

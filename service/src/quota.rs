@@ -41,8 +41,9 @@ pub struct Estimate {
 /// Takes `estimate` from the tenant's budgets under `reservation_id` (the reply's message
 /// id), or fails with QUOTA_EXCEEDED for a monthly limit or RATE_LIMITED for a per-minute
 /// one, naming the plan, the limit and when it resets.
-pub async fn reserve(
+pub async fn reserve<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     tenant_id: TenantId,
     tenant: &TenantLimits,
     reservation_id: Uuid,
@@ -79,7 +80,7 @@ pub async fn reserve(
         match outcome.as_str() {
             "ok" => return Ok(()),
             "seed" if seed.is_none() => {
-                seed = Some(period_usage(&platform.db, tenant_id, period_start, period_end).await?);
+                seed = Some(period_usage(db, tenant_id, period_start, period_end).await?);
             }
             limit => return Err(exceeded(tenant, limit, used, now, period_end)),
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{Role, TaskPriority, TaskStatus, membership, task};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use serde_json::json;
 use tracing::info;
@@ -13,7 +13,7 @@ use crate::{
     Platform, RequestContext,
     audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
-    pagination::{Order, Page, PageRequest, fetch_page},
+    pagination::{Order, Page, PageRequest, fetch_tenant_page},
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
 
@@ -55,12 +55,12 @@ pub async fn create(
     let title = validation::required_text("title", &input.title, MAX_NAME_CHARS)?;
     let description =
         validation::optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     if let Some(assignee_id) = input.assignee_id {
-        check_assignee(platform, ctx, assignee_id).await?;
+        check_assignee(&txn, ctx, assignee_id).await?;
     }
 
     let now = Utc::now();
-    let txn = platform.db.begin().await?;
     let task = task::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),
@@ -103,7 +103,8 @@ pub async fn update(
     input: UpdateTask,
 ) -> ServiceResult<task::Model> {
     ctx.require(Role::Member)?;
-    let task = get(platform, ctx, id).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let task = find(&txn, ctx, id).await?;
     let before = task.clone();
     let mut active: task::ActiveModel = task.into();
     if let Some(title) = input.title {
@@ -127,14 +128,13 @@ pub async fn update(
     }
     if let Some(assignee_id) = input.assignee_id {
         if let Some(assignee_id) = assignee_id {
-            check_assignee(platform, ctx, assignee_id).await?;
+            check_assignee(&txn, ctx, assignee_id).await?;
         }
         active.assignee_id = Set(assignee_id);
     }
     active.updated_at = Set(Utc::now());
 
     let fields = audit::changed_fields(&before, &active);
-    let txn = platform.db.begin().await?;
     let task = active.update(&txn).await?;
     let summary = json!({ "title": task.title, "status": task.status, "fields": fields });
     audit::record(
@@ -151,7 +151,7 @@ pub async fn update(
 
 pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> ServiceResult<Uuid> {
     ctx.require(Role::Member)?;
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let deleted = task::Entity::delete_many()
         .filter(task::Column::Id.eq(id))
         .filter(task::Column::TenantId.eq(ctx.tenant()))
@@ -178,9 +178,20 @@ pub async fn get(
     ctx: &RequestContext,
     id: Uuid,
 ) -> ServiceResult<task::Model> {
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let task = find(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(task)
+}
+
+async fn find<C: ConnectionTrait>(
+    db: &C,
+    ctx: &RequestContext,
+    id: Uuid,
+) -> ServiceResult<task::Model> {
     task::Entity::find_by_id(id)
         .filter(task::Column::TenantId.eq(ctx.tenant()))
-        .one(&platform.db)
+        .one(db)
         .await?
         .ok_or_else(|| ServiceError::not_found("task"))
 }
@@ -204,9 +215,9 @@ pub async fn list(
     if let Some(due_before) = filter.due_before {
         select = select.filter(task::Column::DueAt.lt(due_before));
     }
-    fetch_page(
+    fetch_tenant_page(
         platform,
-        &platform.db,
+        ctx.tenant_id,
         select,
         task::Column::Id,
         Order::NewestFirst,
@@ -217,15 +228,15 @@ pub async fn list(
 }
 
 /// An assignee must be a member of the caller's tenant. Other users read as unknown ids.
-async fn check_assignee(
-    platform: &Platform,
+async fn check_assignee<C: ConnectionTrait>(
+    db: &C,
     ctx: &RequestContext,
     assignee_id: Uuid,
 ) -> ServiceResult<()> {
     let members = membership::Entity::find()
         .filter(membership::Column::TenantId.eq(ctx.tenant()))
         .filter(membership::Column::UserId.eq(assignee_id))
-        .count(&platform.db)
+        .count(db)
         .await?;
     if members == 0 {
         return Err(ServiceError::invalid(

@@ -88,7 +88,10 @@ pub async fn for_tenant<C: ConnectionTrait>(
 /// Returns the caller's tenant settings. Needs the viewer role.
 pub async fn get(platform: &Platform, ctx: &RequestContext) -> ServiceResult<TenantSettings> {
     ctx.require(Role::Viewer)?;
-    for_tenant(&platform.db, ctx.tenant_id).await
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let settings = for_tenant(&txn, ctx.tenant_id).await?;
+    txn.commit().await?;
+    Ok(settings)
 }
 
 /// Replaces the tenant's settings. Needs the admin role.
@@ -126,7 +129,7 @@ pub async fn update(
         ])
         .to_owned();
 
-    let txn = sea_orm::TransactionTrait::begin(&platform.db).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let saved = tenant_setting::Entity::insert(row)
         .on_conflict(upsert)
         .exec_with_returning(&txn)
@@ -168,14 +171,16 @@ pub async fn delete_expired_messages(platform: &Platform) -> ServiceResult<u64> 
     "#;
     let mut deleted = 0;
     loop {
-        let result = platform
-            .db
+        // Every tenant's messages, one batch per transaction.
+        let txn = platform.cross_tenant_tx().await?;
+        let result = txn
             .execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 SQL,
                 [RETENTION_BATCH_ROWS.into()],
             ))
             .await?;
+        txn.commit().await?;
         deleted += result.rows_affected();
         if result.rows_affected() < RETENTION_BATCH_ROWS as u64 {
             break;

@@ -6,9 +6,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryF
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext,
+    Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
-    pagination::{Order, Page, PageRequest, fetch_page},
+    pagination::{Order, Page, PageRequest, fetch_tenant_page},
 };
 
 /// Returns the calendar month in UTC that contains `at`, as `[start, end)`.
@@ -27,6 +27,14 @@ pub fn billing_period(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         .single()
         .unwrap_or(at);
     (start, end)
+}
+
+/// [`count_uncounted`] in a transaction of the tenant's.
+pub async fn count_tenant(platform: &Platform, tenant_id: Uuid) -> ServiceResult<u64> {
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
+    let counted = count_uncounted(&txn, tenant_id).await?;
+    txn.commit().await?;
+    Ok(counted)
 }
 
 /// Adds the tenant's uncounted records to their period's counter and marks them counted,
@@ -102,11 +110,13 @@ pub async fn current_period(
     ctx: &RequestContext,
 ) -> ServiceResult<usage_counter::Model> {
     let (period_start, _) = billing_period(Utc::now());
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let counter = usage_counter::Entity::find()
         .filter(usage_counter::Column::TenantId.eq(ctx.tenant()))
         .filter(usage_counter::Column::PeriodStart.eq(period_start))
-        .one(&platform.db)
+        .one(&txn)
         .await?;
+    txn.commit().await?;
     Ok(counter.unwrap_or(usage_counter::Model {
         tenant_id: ctx.tenant(),
         period_start,
@@ -222,14 +232,15 @@ pub async fn spend(
         ));
     }
 
-    let rows = platform
-        .db
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             SQL,
             [ctx.tenant().into(), from.into(), to.into()],
         ))
         .await?;
+    txn.commit().await?;
     let mut spend = Spend {
         from,
         to,
@@ -278,9 +289,9 @@ pub async fn records(
 ) -> ServiceResult<Page<usage_record::Model>> {
     let select =
         usage_record::Entity::find().filter(usage_record::Column::TenantId.eq(ctx.tenant()));
-    fetch_page(
+    fetch_tenant_page(
         platform,
-        &platform.db,
+        ctx.tenant_id,
         select,
         usage_record::Column::Id,
         Order::NewestFirst,

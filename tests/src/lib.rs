@@ -17,9 +17,18 @@ use uuid::Uuid;
 pub use mock_provider::{MockConfig, MockProvider};
 
 /// Server URL of the test PostgreSQL, without a database name.
+/// The PostgreSQL server as a superuser, which creates the test databases and lets tests
+/// check rows of every tenant.
 fn postgres_server() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The PostgreSQL server as the role the migrations create for the application, which
+/// row-level security applies to.
+pub fn application_server() -> String {
+    std::env::var("TEST_APPLICATION_POSTGRES_URL")
+        .unwrap_or_else(|_| format!("postgres://{}@127.0.0.1:5432", migration::APPLICATION_ROLE))
 }
 
 fn redis_url() -> String {
@@ -145,7 +154,11 @@ impl TestApp {
         let redis_prefix = format!("test:{}", Uuid::new_v4().simple());
         let database_url = format!("{}/{database}", postgres_server());
         let mut env: HashMap<String, String> = HashMap::from([
-            ("DATABASE_URL".into(), database_url.clone()),
+            (
+                "DATABASE_URL".into(),
+                format!("{}/{database}", application_server()),
+            ),
+            ("MIGRATION_DATABASE_URL".into(), database_url.clone()),
             ("REDIS_URL".into(), redis_url()),
             ("REDIS_PREFIX".into(), redis_prefix.clone()),
             ("OPENAI_BASE_URL".into(), mock.base_url()),

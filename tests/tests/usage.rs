@@ -68,7 +68,7 @@ async fn usage_job_twice_counts_once() {
     assert_eq!(usage["usage"]["outputTokens"], reply["outputTokens"]);
     assert_eq!(usage["usage"]["costMicros"], reply["costMicros"]);
 
-    let again = service::usage::count_uncounted(&app.platform.db, tenant_id)
+    let again = service::usage::count_tenant(&app.platform, tenant_id)
         .await
         .unwrap();
     assert_eq!(again, 0);

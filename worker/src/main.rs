@@ -32,6 +32,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(error) = platform.check_database_role().await {
+        error!(%error, "the database role is not safe for production");
+        return ExitCode::FAILURE;
+    }
 
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -54,10 +54,12 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
 /// Counts the records of every tenant whose records wait longer than `grace_seconds`.
 /// Returns the number of records counted.
 pub async fn sweep_usage(platform: &Platform, grace_seconds: i64) -> service::ServiceResult<u64> {
-    let tenants = usage::tenants_with_uncounted(&platform.db, grace_seconds).await?;
+    let txn = platform.cross_tenant_tx().await?;
+    let tenants = usage::tenants_with_uncounted(&txn, grace_seconds).await?;
+    txn.commit().await?;
     let mut counted = 0;
     for tenant_id in tenants {
-        counted += usage::count_uncounted(&platform.db, tenant_id).await?;
+        counted += usage::count_tenant(platform, tenant_id).await?;
     }
     if counted > 0 {
         info!(

@@ -156,9 +156,7 @@ impl AdminQuery {
     /// The caller's tenant plan and the limits that apply to it.
     async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<TenantPlanInfo> {
         let caller = caller(ctx)?;
-        let tenant = plans::limits_for(&platform(ctx).db, caller.tenant_id)
-            .await
-            .gql()?;
+        let tenant = plans::for_caller(platform(ctx), caller).await.gql()?;
         Ok(TenantPlanInfo {
             plan: tenant.plan.into(),
             limits: tenant.limits.into(),

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use entity::{agent, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use service::{Platform, ServiceError};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use service::{Platform, ServiceResult, TenantId};
 use uuid::Uuid;
 
 use super::error::to_graphql_error;
@@ -13,7 +13,7 @@ use super::error::to_graphql_error;
 /// Loads agents of one tenant by id. Created per request with the caller's tenant.
 pub struct AgentLoader {
     pub platform: Platform,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
 }
 
 impl Loader<Uuid> for AgentLoader {
@@ -21,12 +21,10 @@ impl Loader<Uuid> for AgentLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let agents = agent::Entity::find()
-            .filter(agent::Column::TenantId.eq(self.tenant_id))
-            .filter(agent::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.platform.db)
-            .await
-            .map_err(|error| to_graphql_error(ServiceError::from(error)))?;
+        let select = agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(self.tenant_id.as_uuid()))
+            .filter(agent::Column::Id.is_in(ids.iter().copied()));
+        let agents = read(&self.platform, self.tenant_id, select).await?;
         Ok(agents.into_iter().map(|agent| (agent.id, agent)).collect())
     }
 }
@@ -34,7 +32,7 @@ impl Loader<Uuid> for AgentLoader {
 /// Loads users who are members of one tenant, by id.
 pub struct MemberLoader {
     pub platform: Platform,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
 }
 
 impl Loader<Uuid> for MemberLoader {
@@ -42,13 +40,26 @@ impl Loader<Uuid> for MemberLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let members = user::Entity::find()
+        let select = user::Entity::find()
             .inner_join(entity::membership::Entity)
-            .filter(entity::membership::Column::TenantId.eq(self.tenant_id))
-            .filter(user::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.platform.db)
-            .await
-            .map_err(|error| to_graphql_error(ServiceError::from(error)))?;
+            .filter(entity::membership::Column::TenantId.eq(self.tenant_id.as_uuid()))
+            .filter(user::Column::Id.is_in(ids.iter().copied()));
+        let members = read(&self.platform, self.tenant_id, select).await?;
         Ok(members.into_iter().map(|user| (user.id, user)).collect())
     }
+}
+
+/// Runs `select` in a transaction of the tenant's.
+async fn read<E: EntityTrait>(
+    platform: &Platform,
+    tenant_id: TenantId,
+    select: Select<E>,
+) -> async_graphql::Result<Vec<E::Model>> {
+    let rows = async {
+        let txn = platform.tenant_tx(tenant_id).await?;
+        let rows = select.all(&txn).await?;
+        txn.commit().await?;
+        ServiceResult::Ok(rows)
+    };
+    rows.await.map_err(to_graphql_error)
 }

@@ -48,7 +48,7 @@ pub(super) async fn identify(
 pub(super) fn request_data(platform: &Platform, caller: Caller) -> Data {
     let mut data = Data::default();
     if let Caller::Authenticated(ctx) = &caller {
-        let tenant_id = ctx.tenant();
+        let tenant_id = ctx.tenant_id;
         data.insert(DataLoader::new(
             AgentLoader {
                 platform: platform.clone(),

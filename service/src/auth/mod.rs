@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{Role, membership, session, tenant, tenant_plan, user};
 use redis::AsyncCommands;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::{info, warn};
@@ -70,9 +69,10 @@ pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResul
 
     let now = Utc::now();
     let (period_start, period_end) = billing_period(now);
-    let txn = platform.db.begin().await?;
+    let tenant_id = Uuid::now_v7();
+    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
     let tenant = tenant::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(tenant_id),
         name: Set(tenant_name),
         status: Set(entity::TenantStatus::Active),
         created_at: Set(now),
@@ -138,6 +138,7 @@ pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResul
 /// Checks the credentials and opens a session in the chosen tenant.
 pub async fn login(platform: &Platform, input: LoginInput) -> ServiceResult<AuthSession> {
     let email = input.email.trim().to_lowercase();
+    // Users belong to no tenant, so the table has no row-level security.
     let user = user::Entity::find()
         .filter(user::Column::Email.eq(email))
         .one(&platform.db)
@@ -148,25 +149,24 @@ pub async fn login(platform: &Platform, input: LoginInput) -> ServiceResult<Auth
     }
     let user = user.ok_or_else(|| ServiceError::Unauthenticated(BAD_CREDENTIALS.into()))?;
 
+    let txn = platform.account_tx(user.id, None).await?;
     let mut memberships = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.id))
         .order_by_asc(membership::Column::CreatedAt);
     if let Some(tenant_id) = input.tenant_id {
         memberships = memberships.filter(membership::Column::TenantId.eq(tenant_id));
     }
-    let Some(membership) = memberships.one(&platform.db).await? else {
+    let Some(membership) = memberships.one(&txn).await? else {
         return Err(match input.tenant_id {
             Some(_) => ServiceError::invalid("tenantId", "you are not a member of this tenant"),
             None => ServiceError::Unauthenticated("you are not a member of any tenant".into()),
         });
     };
     let tenant = tenant::Entity::find_by_id(membership.tenant_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::internal("membership without tenant"))?;
     admin::check_active(&tenant)?;
-
-    let txn = platform.db.begin().await?;
     let session = start_session(platform, &txn, user, tenant, membership.role).await?;
     txn.commit().await?;
     Ok(session)
@@ -178,18 +178,22 @@ pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResul
     let presented = tokens::hash_token(refresh_token.expose());
     let now = Utc::now();
 
+    // The token is the only thing the caller presents, so the session is looked up in
+    // every tenant, by the token's hash alone.
+    let lookup = platform.cross_tenant_tx().await?;
     let current = session::Entity::find()
         .filter(session::Column::RefreshTokenHash.eq(presented.clone()))
-        .one(&platform.db)
+        .one(&lookup)
         .await?;
     let Some(current) = current else {
         let replayed = session::Entity::find()
             .filter(session::Column::PreviousRefreshTokenHash.eq(presented))
-            .one(&platform.db)
+            .one(&lookup)
             .await?;
+        lookup.commit().await?;
         if let Some(replayed) = replayed {
             warn!(session.id = %replayed.id, user.id = %replayed.user_id, "refresh token reused");
-            revoke_session(platform, replayed.id).await?;
+            revoke_session(platform, &replayed).await?;
         }
         return Err(ServiceError::Unauthenticated(
             "refresh token is invalid".into(),
@@ -206,18 +210,21 @@ pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResul
         ));
     }
 
+    lookup.commit().await?;
+
+    let txn = platform.tenant_tx(TenantId::new(current.tenant_id)).await?;
     let membership = membership::Entity::find()
         .filter(membership::Column::UserId.eq(current.user_id))
         .filter(membership::Column::TenantId.eq(current.tenant_id))
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("membership has ended".into()))?;
     let user = user::Entity::find_by_id(current.user_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("user no longer exists".into()))?;
     let tenant = tenant::Entity::find_by_id(current.tenant_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("tenant no longer exists".into()))?;
     admin::check_active(&tenant)?;
@@ -234,13 +241,14 @@ pub async fn refresh(platform: &Platform, refresh_token: Secret) -> ServiceResul
         .col_expr(session::Column::LastRefreshedAt, Expr::value(now))
         .filter(session::Column::Id.eq(current.id))
         .filter(session::Column::RefreshTokenHash.eq(current.refresh_token_hash.clone()))
-        .exec(&platform.db)
+        .exec(&txn)
         .await?;
     if rotated.rows_affected != 1 {
         return Err(ServiceError::Unauthenticated(
             "refresh token is invalid".into(),
         ));
     }
+    txn.commit().await?;
 
     let (access_token, access_expires_at) =
         platform
@@ -410,10 +418,12 @@ pub(crate) async fn start_session<C: sea_orm::ConnectionTrait>(
 
 /// Marks the session revoked in the database and lists it in Redis until every access
 /// token issued for it has expired.
-async fn revoke_session(platform: &Platform, session_id: Uuid) -> ServiceResult<()> {
-    mark_session_revoked(&platform.db, session_id).await?;
-    publish_revocations(platform, &[session_id]).await?;
-    info!(session.id = %session_id, "session revoked");
+async fn revoke_session(platform: &Platform, session: &session::Model) -> ServiceResult<()> {
+    let txn = platform.tenant_tx(TenantId::new(session.tenant_id)).await?;
+    mark_session_revoked(&txn, session.id).await?;
+    txn.commit().await?;
+    publish_revocations(platform, &[session.id]).await?;
+    info!(session.id = %session.id, "session revoked");
     Ok(())
 }
 
@@ -426,7 +436,11 @@ pub(crate) async fn revoke_session_audited(
     action: Action,
     summary: serde_json::Value,
 ) -> ServiceResult<()> {
-    let txn = platform.db.begin().await?;
+    // The session may belong to another of the caller's tenants; the audit row goes to
+    // the tenant the caller acts in.
+    let txn = platform
+        .account_tx(ctx.user_id, Some(ctx.tenant_id))
+        .await?;
     mark_session_revoked(&txn, session_id).await?;
     let target = Target::new(TargetType::Session, session_id);
     audit::record(&txn, ctx, action, target, summary).await?;

@@ -3,9 +3,7 @@
 
 use chrono::Utc;
 use entity::{Role, membership, session, tenant, user};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
@@ -27,13 +25,16 @@ pub struct TenantMembership {
 
 /// Lists the caller's sessions that have not ended, in every tenant, newest first.
 pub async fn list(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Vec<session::Model>> {
-    Ok(session::Entity::find()
+    let txn = platform.account_tx(ctx.user_id, None).await?;
+    let sessions = session::Entity::find()
         .filter(session::Column::UserId.eq(ctx.user_id))
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(Utc::now()))
         .order_by_desc(session::Column::Id)
-        .all(&platform.db)
-        .await?)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(sessions)
 }
 
 /// Revokes one of the caller's own sessions, which may be the current one.
@@ -43,9 +44,7 @@ pub async fn revoke(
     session_id: Uuid,
 ) -> ServiceResult<session::Model> {
     ctx.require_session()?;
-    let session = session::Entity::find_by_id(session_id)
-        .filter(session::Column::UserId.eq(ctx.user_id))
-        .one(&platform.db)
+    let session = own_session(platform, ctx, session_id)
         .await?
         .ok_or_else(|| ServiceError::not_found("session"))?;
     let summary = json!({
@@ -54,10 +53,24 @@ pub async fn revoke(
     });
     super::revoke_session_audited(platform, ctx, session.id, Action::SessionRevoke, summary)
         .await?;
-    Ok(session::Entity::find_by_id(session.id)
-        .one(&platform.db)
+    Ok(own_session(platform, ctx, session.id)
         .await?
         .unwrap_or(session))
+}
+
+/// Returns one of the caller's sessions, in whichever tenant it was opened.
+async fn own_session(
+    platform: &Platform,
+    ctx: &RequestContext,
+    session_id: Uuid,
+) -> ServiceResult<Option<session::Model>> {
+    let txn = platform.account_tx(ctx.user_id, None).await?;
+    let session = session::Entity::find_by_id(session_id)
+        .filter(session::Column::UserId.eq(ctx.user_id))
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(session)
 }
 
 /// Changes the caller's password after checking the current one, and revokes every other
@@ -82,7 +95,9 @@ pub async fn change_password(
     }
     let password_hash = password::hash(new_password).await?;
 
-    let txn = platform.db.begin().await?;
+    let txn = platform
+        .account_tx(ctx.user_id, Some(ctx.tenant_id))
+        .await?;
     let mut active: user::ActiveModel = user.into();
     active.password_hash = Set(password_hash);
     active.updated_at = Set(Utc::now());
@@ -109,12 +124,14 @@ pub async fn memberships(
     platform: &Platform,
     ctx: &RequestContext,
 ) -> ServiceResult<Vec<TenantMembership>> {
+    let txn = platform.account_tx(ctx.user_id, None).await?;
     let rows = membership::Entity::find()
         .find_also_related(tenant::Entity)
         .filter(membership::Column::UserId.eq(ctx.user_id))
         .order_by_asc(membership::Column::CreatedAt)
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     rows.into_iter()
         .map(|(membership, tenant)| {
             let tenant =
@@ -136,23 +153,25 @@ pub async fn switch_tenant(
     tenant_id: Uuid,
 ) -> ServiceResult<AuthSession> {
     ctx.require_session()?;
+    // The new session belongs to the other tenant; the audit row to the current one.
+    let txn = platform
+        .account_tx(ctx.user_id, Some(ctx.tenant_id))
+        .await?;
     let membership = membership::Entity::find()
         .filter(membership::Column::UserId.eq(ctx.user_id))
         .filter(membership::Column::TenantId.eq(tenant_id))
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::not_found("tenant"))?;
     let user = user::Entity::find_by_id(ctx.user_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Unauthenticated("user no longer exists".into()))?;
     let tenant = tenant::Entity::find_by_id(tenant_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::not_found("tenant"))?;
     crate::admin::check_active(&tenant)?;
-
-    let txn = platform.db.begin().await?;
     let session = start_session(platform, &txn, user, tenant, membership.role).await?;
     audit::record(
         &txn,

@@ -2,6 +2,7 @@
 //! and settled with the real usage when the reply ends.
 
 use providers::{ChatRequest, ProviderKind, Usage, pricing};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::{
@@ -19,24 +20,26 @@ pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
 
 /// Checks that the tenant's settings still allow the provider and model, then reserves the
 /// reply's largest possible usage, priced at the tenant's price for the model, against the
-/// tenant's plan limits. The three reads run at the same time.
-pub async fn reserve_for(
+/// tenant's plan limits. `db` is a transaction of the tenant's.
+pub async fn reserve_for<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     tenant_id: TenantId,
     provider: ProviderKind,
     request: &ChatRequest,
     reply_id: Uuid,
 ) -> ServiceResult<()> {
-    let (limits, price, settings) = tokio::join!(
-        plans::limits_for(&platform.db, tenant_id),
-        prices::lookup_or_platform(platform, tenant_id, provider, &request.model),
-        tenant_settings::for_tenant(&platform.db, tenant_id),
-    );
+    // NOTE: three statements on the chat path; one query joining plan, settings and
+    // price would save two round trips.
+    let limits = plans::limits_for(db, tenant_id).await?;
+    let price = prices::price_for(db, tenant_id, provider, &request.model)
+        .await?
+        .map(|effective| effective.price);
+    let settings = tenant_settings::for_tenant(db, tenant_id).await;
     // The settings may have changed since the conversation was created.
     settings?
         .check_allowed(provider, &request.model, "provider", "model")
         .map_err(|error| ServiceError::Forbidden(format!("this conversation's {error}")))?;
-    let limits = limits?;
     let output_tokens = request
         .max_tokens
         .map_or(DEFAULT_RESERVED_OUTPUT_TOKENS, i64::from);
@@ -50,7 +53,7 @@ pub async fn reserve_for(
         tokens: maximum.input_tokens + maximum.output_tokens,
         cost_micros: price.map_or(0, |price| pricing::cost_micros(&price, &maximum)),
     };
-    quota::reserve(platform, tenant_id, &limits, reply_id, estimate).await
+    quota::reserve(platform, db, tenant_id, &limits, reply_id, estimate).await
 }
 
 /// Settles the reply's reservation with its real usage. A model without a price counts

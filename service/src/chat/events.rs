@@ -20,7 +20,7 @@ use tracing::warn;
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext,
+    Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
 };
@@ -224,10 +224,12 @@ async fn follow(
         }
 
         // Nothing arrived in a while: the stream may have expired or its writer died.
+        let txn = platform.tenant_tx(TenantId::new(message.tenant_id)).await?;
         let message = message::Entity::find_by_id(message.id)
-            .one(&platform.db)
+            .one(&txn)
             .await?
             .ok_or_else(|| ServiceError::not_found("message"))?;
+        txn.commit().await?;
         if message.status != MessageStatus::Streaming {
             let outcome = MessageOutcome::from_message(&message);
             let _ = sender

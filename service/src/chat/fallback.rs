@@ -9,7 +9,7 @@ use super::{
     generation::{self, Generation, Opened},
     provider_for,
 };
-use crate::{Platform, TenantId, credentials::EndpointOwner};
+use crate::{Platform, TenantId, credentials::EndpointOwner, error::ServiceResult};
 
 /// Provider and model that generate the reply when the primary provider fails to open its stream.
 pub struct Fallback {
@@ -52,7 +52,13 @@ impl Fallback {
             "primary provider failed to open the stream, switching to the fallback"
         );
         let tenant_id = TenantId::new(generation.tenant_id);
-        let provider = match provider_for(platform, tenant_id, self.provider_kind).await {
+        let resolved = async {
+            let txn = platform.tenant_tx(tenant_id).await?;
+            let provider = provider_for(platform, &txn, tenant_id, self.provider_kind).await?;
+            txn.commit().await?;
+            ServiceResult::Ok(provider)
+        };
+        let provider = match resolved.await {
             Ok(provider) => provider,
             Err(error) => {
                 warn!(

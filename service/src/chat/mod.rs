@@ -11,7 +11,7 @@ pub mod registry;
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::{MessageRole, MessageStatus, Role, agent, audit_log, message};
+use entity::{MessageRole, MessageStatus, Role, audit_log, message};
 use providers::{
     Anthropic, ChatMessage, ChatProvider, ChatRequest, Gemini, Groq, Ollama, OpenAi, ProviderKind,
 };
@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, TenantId,
+    Platform, RequestContext, TenantId, agents,
     audit::{self, Action, Target, TargetType},
     conversations,
     credentials::{self, EndpointOwner},
@@ -56,12 +56,14 @@ pub struct ResolvedProvider {
 
 /// Builds the adapter for `kind` with the tenant's own credential when it stored one, and
 /// with the platform's key otherwise.
-pub async fn provider_for(
+/// `db` is a transaction of the tenant's.
+pub async fn provider_for<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     tenant_id: TenantId,
     kind: ProviderKind,
 ) -> ServiceResult<ResolvedProvider> {
-    let endpoint = credentials::endpoint_for(platform, tenant_id, kind).await?;
+    let endpoint = credentials::endpoint_for(platform, db, tenant_id, kind).await?;
     let owner = endpoint.owner;
     Ok(ResolvedProvider {
         adapter: adapter(kind, endpoint),
@@ -101,21 +103,18 @@ pub async fn send_message(
         return Err(ServiceError::invalid("content", "must not be empty"));
     }
     crate::validation::check_length("content", content, MAX_MESSAGE_CHARS)?;
-    let conversation = conversations::get(platform, ctx, conversation_id).await?;
+    // One transaction reads what the reply needs and stores the two messages.
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let conversation = conversations::find_visible(&txn, ctx, conversation_id).await?;
     let provider_kind: ProviderKind = conversation.provider.parse().map_err(|_| {
         ServiceError::internal(format!(
             "conversation {} has unknown provider",
             conversation.id
         ))
     })?;
-    let provider = provider_for(platform, ctx.tenant_id, provider_kind).await?;
+    let provider = provider_for(platform, &txn, ctx.tenant_id, provider_kind).await?;
     let agent = match conversation.agent_id {
-        Some(agent_id) => {
-            agent::Entity::find_by_id(agent_id)
-                .filter(agent::Column::TenantId.eq(ctx.tenant()))
-                .one(&platform.db)
-                .await?
-        }
+        Some(agent_id) => agents::find(&txn, ctx, agent_id).await?,
         None => None,
     };
 
@@ -126,7 +125,7 @@ pub async fn send_message(
         .filter(message::Column::ConversationId.eq(conversation.id))
         .order_by_desc(message::Column::Id)
         .limit(history_limit)
-        .all(&platform.db)
+        .all(&txn)
         .await?;
     if history
         .iter()
@@ -172,6 +171,7 @@ pub async fn send_message(
     let assistant_id = Uuid::now_v7();
     budget::reserve_for(
         platform,
+        &txn,
         ctx.tenant_id,
         provider_kind,
         &request,
@@ -204,8 +204,11 @@ pub async fn send_message(
         completed_at: None,
         ..user_message.clone()
     };
-    let inserted = store_messages(platform, ctx, &user_message, &assistant_message).await;
-    if let Err(error) = inserted {
+    let stored = async {
+        store_messages(&txn, ctx, &user_message, &assistant_message).await?;
+        txn.commit().await
+    };
+    if let Err(error) = stored.await {
         quota::settle_or_log(platform, ctx.tenant_id, assistant_id, 0, 0).await;
         return Err(error.into());
     }
@@ -248,7 +251,9 @@ pub async fn stop_generation(
     // generation task writes the message's final state itself, outside this request.
     let summary = json!({ "conversationId": message.conversation_id });
     let target = Target::new(TargetType::Message, message_id);
-    audit::record(&platform.db, ctx, Action::GenerationStop, target, summary).await?;
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    audit::record(&txn, ctx, Action::GenerationStop, target, summary).await?;
+    txn.commit().await?;
     if let Some(handle) = platform.generations.get(message_id) {
         handle.stop.cancel();
         // Waiting briefly lets the caller receive the final state in the response.
@@ -263,10 +268,7 @@ pub async fn stop_generation(
         }
     }
     info!(tenant.id = %ctx.tenant(), message.id = %message_id, "generation stop requested");
-    Ok(message::Entity::find_by_id(message_id)
-        .one(&platform.db)
-        .await?
-        .unwrap_or(message))
+    visible_message(platform, ctx, message_id).await
 }
 
 /// Inserts the user message, the assistant message and the audit row of the send in one
@@ -275,8 +277,8 @@ pub async fn stop_generation(
 /// data-modifying WITH query exactly once, even when the main statement does not read it
 /// (manual, "Data-Modifying Statements in WITH"), and the statement succeeds or fails as a
 /// whole. The summary contains ids, never the content.
-async fn store_messages(
-    platform: &Platform,
+async fn store_messages<C: ConnectionTrait>(
+    db: &C,
     ctx: &RequestContext,
     user_message: &message::Model,
     assistant_message: &message::Model,
@@ -300,8 +302,8 @@ async fn store_messages(
             .table_name("inserted_messages")
             .to_owned(),
     );
-    let backend = platform.db.get_database_backend();
-    platform.db.execute_raw(backend.build(&statement)).await?;
+    db.execute_raw(db.get_database_backend().build(&statement))
+        .await?;
     Ok(())
 }
 
@@ -311,16 +313,18 @@ pub async fn visible_message(
     ctx: &RequestContext,
     message_id: Uuid,
 ) -> ServiceResult<message::Model> {
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let message = message::Entity::find_by_id(message_id)
         .filter(message::Column::TenantId.eq(ctx.tenant()))
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::not_found("message"))?;
-    conversations::get(platform, ctx, message.conversation_id)
+    conversations::find_visible(&txn, ctx, message.conversation_id)
         .await
         .map_err(|error| match error {
             ServiceError::NotFound { .. } => ServiceError::not_found("message"),
             other => other,
         })?;
+    txn.commit().await?;
     Ok(message)
 }

@@ -3,12 +3,10 @@
 use chrono::Utc;
 use entity::{FinishReason, MessageStatus, message, usage_record};
 use providers::{ProviderKind, Usage};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use uuid::Uuid;
 
-use crate::{Platform, error::ServiceResult};
+use crate::{Platform, TenantId, error::ServiceResult};
 
 /// Everything stored when a reply ends.
 pub(crate) struct ClosedReply<'a> {
@@ -37,7 +35,7 @@ pub(crate) async fn close_message(
     reply: ClosedReply<'_>,
 ) -> ServiceResult<bool> {
     let now = Utc::now();
-    let txn = platform.db.begin().await?;
+    let txn = platform.tenant_tx(TenantId::new(reply.tenant_id)).await?;
     let updated = message::Entity::update_many()
         .col_expr(message::Column::Content, Expr::value(reply.content))
         .col_expr(message::Column::Status, Expr::value(reply.status))

@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{FinishReason, MessageStatus, agent, conversation, message};
 use providers::{ProviderKind, Usage, pricing};
 use redis::{AsyncCommands, streams::StreamRangeReply};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -68,13 +68,16 @@ pub(crate) fn keep_alive(platform: &Platform, message_id: Uuid) -> KeepAlive {
 pub async fn close_abandoned(platform: &Platform, min_age: Duration) -> ServiceResult<u64> {
     let cutoff = Utc::now()
         - chrono::Duration::from_std(min_age).unwrap_or_else(|_| chrono::Duration::minutes(1));
+    // Every tenant's replies: the sweep runs for the whole platform.
+    let txn = platform.cross_tenant_tx().await?;
     let candidates = message::Entity::find()
         .filter(message::Column::Status.eq(MessageStatus::Streaming))
         .filter(message::Column::CreatedAt.lt(cutoff))
         .order_by_asc(message::Column::CreatedAt)
         .limit(SWEEP_BATCH)
-        .all(&platform.db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
 
     let mut closed = 0;
     for message in candidates {
@@ -91,14 +94,16 @@ pub async fn close_abandoned(platform: &Platform, min_age: Duration) -> ServiceR
 }
 
 async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResult<bool> {
+    let tenant_id = TenantId::new(message.tenant_id);
+    let txn = platform.tenant_tx(tenant_id).await?;
     let Some(conversation) = conversation::Entity::find_by_id(message.conversation_id)
-        .one(&platform.db)
+        .one(&txn)
         .await?
     else {
         return Ok(false);
     };
     let text = recovered_text(platform, message).await;
-    let input_tokens = estimate_prompt(platform, &conversation, message).await?;
+    let input_tokens = estimate_prompt(platform, &txn, &conversation, message).await?;
     let usage = Usage {
         input_tokens,
         output_tokens: pricing::estimate_tokens(&text),
@@ -107,12 +112,10 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     };
     let provider: Option<ProviderKind> = conversation.provider.parse().ok();
     let price = match provider {
-        Some(provider) => {
-            let tenant_id = TenantId::new(message.tenant_id);
-            prices::price_for(&platform.db, tenant_id, provider, &conversation.model).await?
-        }
+        Some(provider) => prices::price_for(&txn, tenant_id, provider, &conversation.model).await?,
         None => None,
     };
+    txn.commit().await?;
     let cost_micros = price.map(|effective| pricing::cost_micros(&effective.price, &usage));
 
     let closed = persist::close_message(
@@ -136,7 +139,6 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     )
     .await?;
     if closed {
-        let tenant_id = TenantId::new(message.tenant_id);
         super::budget::settle(platform, tenant_id, message.id, Some(&usage), cost_micros).await;
         let outcome = MessageOutcome {
             content: text,
@@ -186,8 +188,9 @@ async fn recovered_text(platform: &Platform, message: &message::Model) -> String
 
 /// Estimates the prompt the provider received: the agent's instructions and the messages
 /// that preceded the reply, within the context window.
-async fn estimate_prompt(
+async fn estimate_prompt<C: ConnectionTrait>(
     platform: &Platform,
+    db: &C,
     conversation: &conversation::Model,
     reply: &message::Model,
 ) -> ServiceResult<i64> {
@@ -196,11 +199,11 @@ async fn estimate_prompt(
         .filter(message::Column::Id.lt(reply.id))
         .order_by_desc(message::Column::Id)
         .limit(platform.settings.context_messages)
-        .all(&platform.db)
+        .all(db)
         .await?;
     let instructions = match conversation.agent_id {
         Some(agent_id) => agent::Entity::find_by_id(agent_id)
-            .one(&platform.db)
+            .one(db)
             .await?
             .map(|agent| pricing::estimate_tokens(&agent.instructions))
             .unwrap_or(0),

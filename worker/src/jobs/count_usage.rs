@@ -10,7 +10,7 @@ pub const MAX_RETRIES: usize = 3;
 
 /// Counts the tenant's uncounted records. Safe to run twice: each record is counted once.
 pub async fn handle(job: CountUsage, platform: Data<Platform>) -> Result<u64, CountUsageError> {
-    match usage::count_uncounted(&platform.db, job.tenant_id).await {
+    match usage::count_tenant(&platform, job.tenant_id).await {
         Ok(counted) => {
             info!(tenant.id = %job.tenant_id, records = counted, "usage counted");
             Ok(counted)
