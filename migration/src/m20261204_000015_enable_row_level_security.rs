@@ -4,7 +4,7 @@
 //! two policies:
 //!
 //! - `tenant_isolation`: a row is visible, and may be written, only while the transaction's
-//!   `app.tenant_id` setting holds its tenant. A missing or empty setting matches no row.
+//!   `app.tenant_id` setting names its tenant. A missing or empty setting matches no row.
 //! - `cross_tenant_access`: every row, while `app.cross_tenant` is `on`. The application
 //!   sets it only for lookups by a secret that names the tenant (refresh tokens, API keys,
 //!   invitations) and for the worker's sweeps over all tenants.

@@ -122,6 +122,7 @@ pub struct TestApp {
     pub base_url: String,
     pub platform: Platform,
     pub mock: MockProvider,
+    /// The test's database as the superuser, which sees every tenant's rows.
     pub db: DatabaseConnection,
     database: String,
     redis_prefix: String,
@@ -214,6 +215,16 @@ impl TestApp {
             shutdown,
             http: reqwest::Client::new(),
         })
+    }
+
+    /// The URL of this test's database for the application's role, as the api uses it.
+    pub fn application_database_url(&self) -> String {
+        format!("{}/{}", application_server(), self.database)
+    }
+
+    /// The URL of this test's database for the superuser.
+    pub fn superuser_database_url(&self) -> String {
+        format!("{}/{}", postgres_server(), self.database)
     }
 
     pub fn ws_url(&self) -> String {
