@@ -26,7 +26,7 @@ use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use service::Platform;
 use tests::{MockConfig, MockProvider, TestApp, TestOptions};
@@ -756,6 +756,9 @@ enum Measurement {
     PostgresSelect,
     /// `SELECT 1` on a connection held in an open transaction: one network round trip.
     PostgresRoundTrip,
+    /// A transaction as service calls open it: checkout, `BEGIN`, the tenant's
+    /// `set_config`, `SELECT 1` and `COMMIT`.
+    PostgresTenantTransaction,
     /// One `INSERT` of two rows on the pool, committed on its own, as `sendMessage` stores a
     /// user message and its reply: the durable-write floor of `sendMessage`.
     PostgresInsert,
@@ -769,7 +772,7 @@ enum Measurement {
 type Series = (&'static str, Vec<Duration>);
 
 impl Measurement {
-    const ALL: [Measurement; 16] = [
+    const ALL: [Measurement; 17] = [
         Measurement::ProviderCompletion,
         Measurement::ProviderStream,
         Measurement::TypenameAnonymous,
@@ -783,6 +786,7 @@ impl Measurement {
         Measurement::ServiceSendMessage,
         Measurement::PostgresSelect,
         Measurement::PostgresRoundTrip,
+        Measurement::PostgresTenantTransaction,
         Measurement::PostgresInsert,
         Measurement::RedisStreamHop,
         Measurement::RedisConnect,
@@ -804,6 +808,7 @@ impl Measurement {
             Measurement::ServiceSendMessage => "service.send_message",
             Measurement::PostgresSelect => "postgres.select_1",
             Measurement::PostgresRoundTrip => "postgres.round_trip",
+            Measurement::PostgresTenantTransaction => "postgres.tenant_transaction",
             Measurement::PostgresInsert => "postgres.insert",
             Measurement::RedisStreamHop => "redis.stream_hop",
             Measurement::RedisConnect => "redis.connect",
@@ -816,6 +821,9 @@ struct Chat {
     graphql_url: String,
     ws_url: String,
     platform: Platform,
+    /// The app's database as the superuser, for schema changes and ANALYZE, which the
+    /// application's role may not run.
+    superuser_db: DatabaseConnection,
     token: String,
     conversation_id: Uuid,
 }
@@ -841,6 +849,7 @@ impl Chat {
             graphql_url: format!("{}/graphql", app.base_url),
             ws_url: app.ws_url(),
             platform: app.platform.clone(),
+            superuser_db: app.db.clone(),
             token: owner.access_token,
             conversation_id: conversation_id.parse()?,
         })
@@ -896,9 +905,9 @@ impl<'provider> Bench<'provider> {
         direct_app
             .wait_for_reply(&direct.token, &finished_message_id)
             .await;
+        // The migrations' default privileges let the application's role write to it.
         direct
-            .platform
-            .db
+            .superuser_db
             .execute_unprepared(
                 "CREATE TABLE bench_insert (id uuid PRIMARY KEY, content text NOT NULL,
                      created_at timestamptz NOT NULL DEFAULT now())",
@@ -973,7 +982,7 @@ impl<'provider> Bench<'provider> {
     /// statistics from when they were empty the history query reads every message.
     async fn refresh_statistics(&self) -> anyhow::Result<()> {
         for chat in [&self.direct, &self.relayed] {
-            chat.platform.db.execute_unprepared("ANALYZE").await?;
+            chat.superuser_db.execute_unprepared("ANALYZE").await?;
         }
         Ok(())
     }
@@ -1007,6 +1016,10 @@ impl<'provider> Bench<'provider> {
             }
             Measurement::PostgresRoundTrip => {
                 let measuring = postgres_round_trip(platform, total);
+                self.server.spawn(measuring).await??
+            }
+            Measurement::PostgresTenantTransaction => {
+                let measuring = postgres_tenant_transaction(platform, token, total);
                 self.server.spawn(measuring).await??
             }
             Measurement::PostgresInsert => {
@@ -1238,6 +1251,23 @@ async fn postgres_round_trip(platform: Platform, total: usize) -> anyhow::Result
         samples.push(started.elapsed());
     }
     txn.rollback().await?;
+    Ok(samples)
+}
+
+async fn postgres_tenant_transaction(
+    platform: Platform,
+    token: String,
+    total: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let ctx = service::auth::authenticate(&platform, &token, String::new()).await?;
+    let mut samples = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = Instant::now();
+        let txn = platform.tenant_tx(ctx.tenant_id).await?;
+        txn.execute_unprepared("SELECT 1").await?;
+        txn.commit().await?;
+        samples.push(started.elapsed());
+    }
     Ok(samples)
 }
 
