@@ -22,7 +22,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext,
+    Platform, RequestContext, RequestOrigin,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_tenant_page},
 };
@@ -226,14 +226,14 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Inserts the audit row of an operation whose actor has no request context yet: a user who
-/// just registered or accepted an invitation into `tenant_id`. `request` is the context of a
-/// signed-in caller, when there is one, and supplies the request id and client address.
+/// Inserts the audit row of an operation by `user_id` in `tenant_id` that the request's
+/// context does not describe: a user who just registered or accepted an invitation, or a
+/// platform administrator acting on another tenant.
 pub async fn record_as_user<C: ConnectionTrait>(
     db: &C,
     tenant_id: Uuid,
     user_id: Uuid,
-    request: Option<&RequestContext>,
+    origin: &RequestOrigin,
     action: Action,
     target: Target,
     summary: Value,
@@ -247,10 +247,8 @@ pub async fn record_as_user<C: ConnectionTrait>(
         action: Set(action.as_str().to_owned()),
         target_type: Set(target.target_type.as_str().to_owned()),
         target_id: Set(target.id),
-        request_id: Set(request.and_then(request_id)),
-        ip_address: Set(request
-            .and_then(|ctx| ctx.client_ip)
-            .map(|ip| ip.to_string())),
+        request_id: Set(non_empty(&origin.request_id)),
+        ip_address: Set(origin.client_ip.map(|ip| ip.to_string())),
         summary: Set(summary),
         created_at: Set(Utc::now()),
     }
@@ -280,15 +278,16 @@ pub(crate) fn entry(
         action: Set(action.as_str().to_owned()),
         target_type: Set(target.target_type.as_str().to_owned()),
         target_id: Set(target.id),
-        request_id: Set(request_id(ctx)),
+        request_id: Set(non_empty(&ctx.request_id)),
         ip_address: Set(ctx.client_ip.map(|ip| ip.to_string())),
         summary: Set(summary),
         created_at: Set(Utc::now()),
     }
 }
 
-fn request_id(ctx: &RequestContext) -> Option<String> {
-    (!ctx.request_id.is_empty()).then(|| ctx.request_id.clone())
+/// Returns the request id to store: `None` for a request without one.
+fn non_empty(request_id: &str) -> Option<String> {
+    (!request_id.is_empty()).then(|| request_id.to_owned())
 }
 
 /// Returns the API names (camelCase) of the columns that `after` sets to a value other than

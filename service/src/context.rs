@@ -21,6 +21,14 @@ impl TenantId {
     }
 }
 
+/// The origin of a request as the audit log records it: the request's id (empty when
+/// there is none) and the client's address.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    pub request_id: String,
+    pub client_ip: Option<IpAddr>,
+}
+
 /// The caller: tenant, user, session and role, made once at the edge of the api.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -39,6 +47,13 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn tenant(&self) -> Uuid {
         self.tenant_id.as_uuid()
+    }
+
+    pub fn origin(&self) -> RequestOrigin {
+        RequestOrigin {
+            request_id: self.request_id.clone(),
+            client_ip: self.client_ip,
+        }
     }
 
     /// Fails with FORBIDDEN unless the caller's role is `minimum` or higher.

@@ -32,7 +32,7 @@ pub mod usage;
 pub mod validation;
 
 pub use config::Settings;
-pub use context::{RequestContext, TenantId};
+pub use context::{RequestContext, RequestOrigin, TenantId};
 pub use error::{ServiceError, ServiceResult};
 pub use platform::Platform;
 pub use secret::Secret;

@@ -16,7 +16,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, Secret, TenantId, api_keys,
+    Platform, RequestContext, RequestOrigin, Secret, TenantId, api_keys,
     audit::{self, Action, Target, TargetType},
     auth::{self, AuthSession, password, tokens},
     context::role_name,
@@ -248,6 +248,7 @@ pub async fn accept(
     platform: &Platform,
     caller: Option<&RequestContext>,
     input: AcceptInvitation,
+    origin: &RequestOrigin,
 ) -> ServiceResult<AuthSession> {
     let hash = tokens::hash_token(input.token.expose());
     // The token names the tenant, so the invitation is looked up by its hash alone.
@@ -341,7 +342,7 @@ pub async fn accept(
         &txn,
         invitation.tenant_id,
         user.id,
-        caller,
+        origin,
         Action::InvitationAccept,
         Target::new(TargetType::Invitation, invitation.id),
         json!({ "role": invitation.role, "accountCreated": account_created }),

@@ -187,6 +187,7 @@ impl TestApp {
                         full_name: "Platform Administrator".into(),
                         tenant_name: "Operations".into(),
                     },
+                    &service::RequestOrigin::default(),
                 )
                 .await?;
             }

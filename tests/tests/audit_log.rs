@@ -169,10 +169,10 @@ async fn content_mutations_write_one_row_each() {
     assert_eq!(registered.actor_user_id, Some(user));
     assert_eq!(registered.target_type, "tenant");
     assert_eq!(registered.target_id, tenant);
-    assert_eq!(
-        registered.request_id, None,
-        "registering has no signed-in request"
-    );
+    // The api gives a request without an x-request-id an id of its own.
+    let request_id = registered.request_id.as_deref().unwrap_or_default();
+    assert!(Uuid::parse_str(request_id).is_ok(), "{request_id:?}");
+    assert_eq!(registered.ip_address.as_deref(), Some("127.0.0.1"));
     assert_eq!(registered.summary["tenantName"], "Audited");
 
     let agent = id(&app.create_agent(token, "Be brief.").await);
@@ -358,6 +358,7 @@ async fn account_mutations_write_one_row_each() {
     assert_eq!(row.target_type, "invitation");
     assert_eq!(row.target_id, invitation);
     assert_eq!(row.summary["accountCreated"], true);
+    assert_eq!(row.ip_address.as_deref(), Some("127.0.0.1"));
 
     app.data(
         Some(token),
@@ -550,6 +551,31 @@ async fn request_id_and_api_key_stored() {
     let rows = all_rows(&app).await;
     let row = rows.iter().find(|row| row.target_id == task).unwrap();
     assert_eq!(row.request_id.as_deref(), Some("audit-request-7f3a"));
+
+    // Registering has no caller yet, and its row still records the request.
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .header("x-request-id", "audit-register-51c2")
+        .json(&json!({
+            "query": "mutation($input: RegisterInput!) { register(input: $input) {
+                tenant { id } } }",
+            "variables": { "input": {
+                "email": "second-owner@example.com", "password": "correct horse battery",
+                "fullName": "Second Owner", "tenantName": "Second" } },
+        }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let second_tenant = uuid(&body["data"]["register"]["tenant"]["id"]);
+    let rows = all_rows(&app).await;
+    let row = rows
+        .iter()
+        .find(|row| row.action == "tenant.register" && row.tenant_id == second_tenant)
+        .unwrap();
+    assert_eq!(row.request_id.as_deref(), Some("audit-register-51c2"));
+    assert_eq!(row.ip_address.as_deref(), Some("127.0.0.1"));
 
     let created = app
         .data(

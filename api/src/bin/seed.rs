@@ -19,7 +19,7 @@ use chrono::SecondsFormat;
 use entity::agent;
 use providers::ProviderKind;
 use service::{
-    Platform, RequestContext, Secret, ServiceError, Settings,
+    Platform, RequestContext, RequestOrigin, Secret, ServiceError, Settings,
     agents::{self, CreateAgent},
     auth::{self, AuthSession, LoginInput, RegisterInput},
     config::Environment,
@@ -140,7 +140,7 @@ async fn sign_in_or_register(platform: &Platform) -> anyhow::Result<AuthSession>
         full_name: DEMO_FULL_NAME.into(),
         tenant_name: DEMO_TENANT.into(),
     };
-    match auth::register(platform, input).await {
+    match auth::register(platform, input, &RequestOrigin::default()).await {
         Ok(session) => Ok(session),
         Err(ServiceError::InvalidInput { field, .. }) if field == "email" => bail!(
             "{DEMO_EMAIL} is already registered with a password other than the demo \
@@ -303,7 +303,9 @@ mod tests {
             full_name: DEMO_FULL_NAME.into(),
             tenant_name: DEMO_TENANT.into(),
         };
-        auth::register(&platform, input).await.unwrap();
+        auth::register(&platform, input, &RequestOrigin::default())
+            .await
+            .unwrap();
 
         let error = seed(&platform).await.err().unwrap();
 

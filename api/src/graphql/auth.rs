@@ -6,7 +6,7 @@ use entity::{tenant, user};
 use service::{Secret, auth};
 
 use super::{
-    context::{caller, platform},
+    context::{caller, origin, platform},
     error::GqlResult,
 };
 
@@ -167,7 +167,10 @@ impl AuthMutation {
             full_name: input.full_name,
             tenant_name: input.tenant_name,
         };
-        Ok(auth::register(platform(ctx), input).await.gql()?.into())
+        Ok(auth::register(platform(ctx), input, &origin(ctx))
+            .await
+            .gql()?
+            .into())
     }
 
     /// Signs in with email and password. A wrong password and an unknown email get the

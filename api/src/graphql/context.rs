@@ -1,7 +1,7 @@
 //! Access to the platform and the authenticated caller from a resolver.
 
 use async_graphql::Context;
-use service::{Platform, RequestContext, ServiceError};
+use service::{Platform, RequestContext, RequestOrigin, ServiceError};
 
 use super::error::to_graphql_error;
 
@@ -35,6 +35,12 @@ impl Rejection {
 
 pub fn platform<'a>(ctx: &Context<'a>) -> &'a Platform {
     ctx.data_unchecked::<Platform>()
+}
+
+/// Returns the request's origin, for audit rows of callers without a context. A request
+/// over WebSocket carries none and gets an empty one.
+pub fn origin(ctx: &Context<'_>) -> RequestOrigin {
+    ctx.data_opt::<RequestOrigin>().cloned().unwrap_or_default()
 }
 
 /// Returns the caller's context, or UNAUTHENTICATED.

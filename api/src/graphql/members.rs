@@ -12,7 +12,7 @@ use service::{
 use super::{
     auth::{AuthPayload, Role, Tenant, User},
     connection::{Paged, page_request, to_connection},
-    context::{caller, optional_caller, parse_id, platform},
+    context::{caller, optional_caller, origin, parse_id, platform},
     error::GqlResult,
 };
 
@@ -295,7 +295,8 @@ impl MemberMutation {
             full_name: input.full_name,
             password: input.password.map(Secret::new),
         };
-        let session = members::accept(platform(ctx), optional_caller(ctx)?, input)
+        let origin = origin(ctx);
+        let session = members::accept(platform(ctx), optional_caller(ctx)?, input, &origin)
             .await
             .gql()?;
         Ok(session.into())

@@ -12,7 +12,7 @@
 //!   `application/json`. Their body has no `data` entry. Throttled sign-ins get 429 with
 //!   `Retry-After` in either format. An operation that ran gets 200.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::collections::BTreeMap;
 
 use async_graphql::{ServerError, parser::types::OperationType};
 use axum::{
@@ -34,6 +34,8 @@ use super::{
     media::{self, ContentTypeRejection, ResponseFormat},
     params::{self, Operations, ParamsError},
 };
+use service::RequestOrigin;
+
 use crate::{
     graphiql,
     graphql::{
@@ -160,6 +162,10 @@ async fn execute(
         .to_owned();
     let token = request_credential(&parts.headers);
     let client_ip = client_ip(parts, &state.platform.settings.trusted_proxies);
+    let origin = RequestOrigin {
+        request_id: request_id.clone(),
+        client_ip,
+    };
     let mut caller = identify(&state.platform, token.as_deref(), request_id).await;
     // The audit log records the address each change came from.
     if let Caller::Authenticated(ctx) = &mut caller {
@@ -168,13 +174,13 @@ async fn execute(
 
     match operations {
         Operations::Single(request) => {
-            let outcome = run(state, caller, client_ip, *request).await;
+            let outcome = run(state, caller, &origin, *request).await;
             single_response(format, &outcome)
         }
         Operations::Batch(requests) => {
             let mut outcomes = Vec::with_capacity(requests.len());
             for request in requests {
-                outcomes.push(run(state, caller.clone(), client_ip, request).await);
+                outcomes.push(run(state, caller.clone(), &origin, request).await);
             }
             let bodies: Vec<ResponseBody<'_>> = outcomes.iter().map(Outcome::body).collect();
             serialized(StatusCode::OK, format, &bodies)
@@ -217,15 +223,16 @@ enum ResponseBody<'a> {
 async fn run(
     state: &AppState,
     caller: Caller,
-    client_ip: Option<IpAddr>,
+    origin: &RequestOrigin,
     mut request: async_graphql::Request,
 ) -> Outcome {
     let executed = ExecutionStarted::default();
     request.data = request_data(&state.platform, caller);
     request.data.insert(executed.clone());
-    if let Some(ip) = client_ip {
+    if let Some(ip) = origin.client_ip {
         request.data.insert(ClientIp(ip));
     }
+    request.data.insert(origin.clone());
     let mut response = state.schema.execute(request).await;
     label_client_errors(&mut response.errors);
     Outcome {

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::{
-    Platform, RequestContext, TenantId, admin,
+    Platform, RequestContext, RequestOrigin, TenantId, admin,
     audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     secret::Secret,
@@ -59,7 +59,11 @@ pub struct Me {
 }
 
 /// Creates a tenant, its owner, the owner's membership and the default plan, then signs in.
-pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResult<AuthSession> {
+pub async fn register(
+    platform: &Platform,
+    input: RegisterInput,
+    origin: &RequestOrigin,
+) -> ServiceResult<AuthSession> {
     let email = validation::email("email", &input.email)?;
     admin::check_unlisted("email", platform, &email)?;
     validation::password("password", input.password.expose())?;
@@ -122,7 +126,7 @@ pub async fn register(platform: &Platform, input: RegisterInput) -> ServiceResul
         &txn,
         tenant.id,
         user.id,
-        None,
+        origin,
         Action::TenantRegister,
         Target::new(TargetType::Tenant, tenant.id),
         json!({ "tenantName": tenant.name, "email": user.email }),
