@@ -74,6 +74,8 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// How often the worker probes the providers that have a platform key.
     pub provider_probe_interval: Duration,
+    /// The oldest worker heartbeat with which `/health/ready` still reports a worker.
+    pub worker_heartbeat_max_age: Duration,
     pub default_page_size: u64,
     pub max_page_size: u64,
     /// Largest accepted HTTP request body, in bytes.
@@ -271,6 +273,7 @@ impl Settings {
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
             provider_probe_interval: seconds("PROVIDER_PROBE_INTERVAL_SECONDS", 300)?,
+            worker_heartbeat_max_age: seconds("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 30)?,
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 20)?,
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
             max_request_bytes: count("MAX_REQUEST_BYTES", 2 * 1024 * 1024)?,
@@ -311,6 +314,10 @@ impl Settings {
             (
                 "PROVIDER_PROBE_INTERVAL_SECONDS",
                 self.provider_probe_interval.as_secs(),
+            ),
+            (
+                "WORKER_HEARTBEAT_MAX_AGE_SECONDS",
+                self.worker_heartbeat_max_age.as_secs(),
             ),
             ("MAX_REQUEST_BYTES", self.max_request_bytes as u64),
             ("REQUEST_TIMEOUT_SECONDS", self.request_timeout.as_secs()),

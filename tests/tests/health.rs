@@ -1,6 +1,12 @@
-//! `/health` reports each dependency and names the one that is down.
+//! `/health` reports each dependency and names the one that is down; `/health/live`
+//! returns 200 while the process runs; `/health/ready` adds migrations and the worker.
 
-use serde_json::Value;
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use redis::AsyncCommands;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
 use tests::{TestApp, TestOptions};
 
 #[tokio::test]
@@ -42,5 +48,117 @@ async fn health_names_redis_when_unreachable() {
     assert_eq!(body["failing"], serde_json::json!(["redis"]));
     assert_eq!(body["checks"]["redis"]["status"], "unavailable");
     assert_eq!(body["checks"]["postgres"]["status"], "ok");
+    app.shutdown().await;
+}
+
+async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
+    let response = app
+        .http()
+        .get(format!("{}{path}", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Waits until the in-process worker has written its first heartbeat.
+async fn ready_body(app: &TestApp) -> (u16, Value) {
+    for _ in 0..50 {
+        let (status, body) = get_json(app, "/health/ready").await;
+        if body["checks"]["worker"]["status"] == "ok" {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no worker heartbeat within 5 s");
+}
+
+#[tokio::test]
+async fn live_answers_while_running() {
+    let app = TestApp::spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let (status, body) = get_json(&app, "/health/live").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "status": "ok" }));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn ready_reports_every_check() {
+    let app = TestApp::spawn().await.unwrap();
+    let (status, body) = ready_body(&app).await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["failing"], json!([]));
+    for check in ["postgres", "redis", "migrations", "worker"] {
+        assert_eq!(body["checks"][check]["status"], "ok", "{check}");
+        let latency = body["checks"][check]["latencyMs"].as_f64().unwrap();
+        assert!((0.0..2000.0).contains(&latency), "{check}: {latency}");
+    }
+    assert_eq!(body["checks"]["migrations"]["pending"], json!([]));
+    let age = body["checks"]["worker"]["heartbeatAgeSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(age <= 30, "{age}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn ready_names_missing_worker() {
+    let app = TestApp::spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let (status, body) = get_json(&app, "/health/ready").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["failing"], json!(["worker"]));
+    assert_eq!(
+        body["checks"]["worker"]["error"],
+        "no worker has written a heartbeat"
+    );
+
+    // A heartbeat older than WORKER_HEARTBEAT_MAX_AGE_SECONDS (30) does not count.
+    let key = app.platform.redis.key(&["worker-heartbeats"]);
+    let mut redis = app.platform.redis.shared().await.unwrap();
+    let written = chrono::Utc::now().timestamp() - 100;
+    let _: i64 = redis.zadd(&key, "stopped-worker", written).await.unwrap();
+    let (status, body) = get_json(&app, "/health/ready").await;
+    assert_eq!(status, 503);
+    let error = body["checks"]["worker"]["error"].as_str().unwrap();
+    assert!(error.contains("more than 30 s"), "{error}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn ready_names_pending_migrations() {
+    let app = TestApp::spawn().await.unwrap();
+    ready_body(&app).await;
+    let last = migration::Migrator::migrations()
+        .last()
+        .map(|migration| migration.name().to_owned())
+        .unwrap();
+    app.db
+        .execute_unprepared(&format!(
+            "DELETE FROM seaql_migrations WHERE version = '{last}'"
+        ))
+        .await
+        .unwrap();
+
+    let (status, body) = get_json(&app, "/health/ready").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["failing"], json!(["migrations"]));
+    assert_eq!(body["checks"]["migrations"]["pending"], json!([last]));
+    let error = body["checks"]["migrations"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&last) && error.contains("run migrate"),
+        "{error}"
+    );
     app.shutdown().await;
 }

@@ -1,6 +1,7 @@
-//! The Task Assistant worker: apalis consumers of the Redis queues, plus periodic sweeps and
-//! provider probes.
+//! The Task Assistant worker: apalis consumers of the Redis queues, plus periodic sweeps,
+//! provider probes and a heartbeat.
 
+pub mod heartbeat;
 pub mod jobs;
 pub mod probes;
 pub mod sweep;
@@ -35,6 +36,11 @@ pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Res
         platform.settings.sweep_interval,
         shutdown.clone(),
     ));
+    let heartbeat = tokio::spawn(heartbeat::run(
+        platform.clone(),
+        format!("worker-{instance}"),
+        shutdown.clone(),
+    ));
     let probes = tokio::spawn(probes::run(
         platform.clone(),
         platform.settings.provider_probe_interval,
@@ -61,6 +67,7 @@ pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Res
     shutdown.cancel();
     let _ = sweep.await;
     let _ = probes.await;
+    let _ = heartbeat.await;
     info!("worker stopped");
     Ok(())
 }

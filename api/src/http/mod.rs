@@ -64,6 +64,8 @@ pub fn router(platform: Platform) -> Router {
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .layer(RequestBodyLimitLayer::new(settings.max_request_bytes));
 
     let mut router = graphql_http
