@@ -152,28 +152,36 @@ bin_dir="$target_dir/debug"
 start_postgres
 start_redis
 
-if [[ -z "${OPENAI_BASE_URL:-}" ]]; then
-  export OPENAI_BASE_URL="http://$MOCK_PROVIDER_ADDR/v1"
-  export OPENAI_API_KEY="${OPENAI_API_KEY:-mock-provider-key}"
+# The mock speaks every provider's wire format. Each provider without its own URL or key
+# is pointed at it, so that no real key is ever sent to the mock.
+mock="http://$MOCK_PROVIDER_ADDR"
+mocked=()
+if [[ -z "${OPENAI_BASE_URL:-}${OPENAI_API_KEY:-}" ]]; then
+  export OPENAI_BASE_URL="$mock/v1" OPENAI_API_KEY=mock-provider-key
+  mocked+=(openai)
+fi
+if [[ -z "${ANTHROPIC_BASE_URL:-}${ANTHROPIC_API_KEY:-}" ]]; then
+  export ANTHROPIC_BASE_URL="$mock" ANTHROPIC_API_KEY=mock-provider-key
+  mocked+=(anthropic)
+fi
+if [[ -z "${GEMINI_BASE_URL:-}${GOOGLE_API_KEY:-}" ]]; then
+  export GEMINI_BASE_URL="$mock/v1beta" GOOGLE_API_KEY=mock-provider-key
+  mocked+=(gemini)
+fi
+if [[ -z "${GROQ_BASE_URL:-}${GROQ_API_KEY:-}" ]]; then
+  export GROQ_BASE_URL="$mock/openai/v1" GROQ_API_KEY=mock-provider-key
+  mocked+=(groq)
+fi
+if [[ -z "${OLLAMA_BASE_URL:-}" ]]; then
+  export OLLAMA_BASE_URL="$mock"
+  mocked+=(ollama)
+fi
+if ((${#mocked[@]} > 0)); then
+  log "pointing ${mocked[*]} at the mock provider on $MOCK_PROVIDER_ADDR"
   start mock-provider "$bin_dir/mock-provider" --addr "$MOCK_PROVIDER_ADDR" --gap-ms 50
-  wait_for_url "$OPENAI_BASE_URL/models" 30 mock-provider
-  # The mock speaks every provider's wire format. Each provider without its own URL or key
-  # is pointed at it, so that no real key is ever sent to the mock.
-  mock="http://$MOCK_PROVIDER_ADDR"
-  if [[ -z "${ANTHROPIC_BASE_URL:-}${ANTHROPIC_API_KEY:-}" ]]; then
-    export ANTHROPIC_BASE_URL="$mock" ANTHROPIC_API_KEY=mock-provider-key
-  fi
-  if [[ -z "${GEMINI_BASE_URL:-}${GOOGLE_API_KEY:-}" ]]; then
-    export GEMINI_BASE_URL="$mock/v1beta" GOOGLE_API_KEY=mock-provider-key
-  fi
-  if [[ -z "${GROQ_BASE_URL:-}${GROQ_API_KEY:-}" ]]; then
-    export GROQ_BASE_URL="$mock/openai/v1" GROQ_API_KEY=mock-provider-key
-  fi
-  if [[ -z "${OLLAMA_BASE_URL:-}" ]]; then
-    export OLLAMA_BASE_URL="$mock"
-  fi
+  wait_for_url "$mock/v1/models" 30 mock-provider
 else
-  log "OPENAI_BASE_URL is set, so the mock provider is not started"
+  log "every provider has its own URL or key, so the mock provider is not started"
 fi
 
 log "seeding the demo data"

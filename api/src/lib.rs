@@ -6,13 +6,24 @@ pub mod graphql;
 pub mod http;
 pub mod throttle;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::LazyLock};
+
+use migration::MigratorTrait;
 
 use service::{Platform, Settings, chat::registry::listen_for_stops};
 use tokio::net::TcpListener;
 use tracing::info;
 
 pub use http::router;
+
+/// The names of the migrations compiled into this build, oldest first, which readiness
+/// checks compare with the applied ones.
+pub(crate) static MIGRATIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    migration::Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect()
+});
 
 /// Creates the database and applies pending migrations, when the settings ask for it.
 pub async fn prepare_database(settings: &Settings) -> Result<(), sea_orm::DbErr> {

@@ -13,6 +13,9 @@ use crate::redis_conn::Redis;
 /// Queue of [`CountUsage`] jobs, below the deployment's Redis prefix.
 pub const USAGE_QUEUE: &str = "usage-aggregation";
 
+/// Every queue of the deployment.
+pub const QUEUES: [&str; 1] = [USAGE_QUEUE];
+
 /// Adds the tenant's not-yet-counted usage records to its billing-period counters.
 /// Carries only ids: the records themselves are the source of truth.
 #[derive(Debug, Clone, Serialize, Deserialize)]

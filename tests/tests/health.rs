@@ -162,3 +162,46 @@ async fn ready_names_pending_migrations() {
     );
     app.shutdown().await;
 }
+
+const HEALTH: &str = "{ health { status checks { name status latencyMs error details }
+    providers { provider status } queues { queue waiting scheduled failed } } }";
+
+#[tokio::test]
+async fn health_query_reports_checks_and_queues() {
+    let app = TestApp::spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let owner = app.register("health-owner@example.com", "Health").await;
+    let tenant_id = owner.tenant_id.parse().unwrap();
+    app.platform
+        .jobs
+        .count_usage(service::jobs::CountUsage { tenant_id })
+        .await;
+
+    let data = app.data(Some(&owner.access_token), HEALTH, json!({})).await;
+    let health = &data["health"];
+    assert_eq!(health["status"], "UNAVAILABLE", "no worker runs");
+    let checks = health["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["postgres", "redis", "migrations", "worker"]);
+    assert_eq!(checks[0]["status"], "OK");
+    assert_eq!(checks[2]["details"]["pending"], json!([]));
+    assert_eq!(checks[3]["status"], "UNAVAILABLE");
+    assert_eq!(checks[3]["error"], "no worker has written a heartbeat");
+    assert_eq!(
+        health["queues"],
+        json!([{ "queue": "usage-aggregation", "waiting": 1, "scheduled": 0, "failed": 0 }])
+    );
+
+    let member = app
+        .add_member(&owner.access_token, "health-member@example.com", "MEMBER")
+        .await;
+    let body = app
+        .graphql(Some(&member.access_token), HEALTH, json!({}))
+        .await;
+    assert_eq!(tests::error_code(&body), "FORBIDDEN", "{body}");
+    app.shutdown().await;
+}

@@ -64,6 +64,7 @@ pub const QUERIES: &[(&str, Access)] = &[
     ("modelPrices", MEMBER),
     ("modelPrice", MEMBER),
     ("providerHealth", MEMBER),
+    ("health", ADMIN),
     ("task", VIEWER),
     ("tasks", VIEWER),
     ("tenantSettings", VIEWER),

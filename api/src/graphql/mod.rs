@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod document;
 pub mod error;
 pub mod execution;
+pub mod health;
 pub mod limits;
 pub mod loaders;
 pub mod members;
@@ -41,6 +42,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     conversations::ConversationQuery,
     credentials::CredentialQuery,
+    health::HealthQuery,
     members::MemberQuery,
     prices::PriceQuery,
     provider_health::ProviderHealthQuery,
