@@ -20,6 +20,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Kept until the process exits; dropping it sends the events still queued.
+    let _error_tracking = match service::error_tracking::init(&settings, "api") {
+        Ok(guard) => guard,
+        Err(error) => {
+            error!(%error, "invalid configuration");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(error) = api::prepare_database(&settings).await {
         error!(%error, "applying database migrations failed");
         return ExitCode::FAILURE;

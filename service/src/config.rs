@@ -96,6 +96,10 @@ pub struct Settings {
     pub login_attempts_per_email_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` header is trusted to name the client's address.
     pub trusted_proxies: Vec<IpNet>,
+    /// Sentry project to report errors and panics to; none without `SENTRY_DSN`.
+    pub sentry_dsn: Option<Secret>,
+    /// Share of requests traced for Sentry's performance view, from 0 to 1.
+    pub sentry_traces_sample_rate: f32,
     pub provider_connect_timeout: Duration,
     pub provider_read_timeout: Duration,
 }
@@ -207,6 +211,23 @@ impl Settings {
             &migration_database_url,
             &["postgres", "postgresql"],
         )?;
+        let sentry_dsn = get("SENTRY_DSN").filter(|dsn| !dsn.trim().is_empty());
+        if let Some(dsn) = &sentry_dsn {
+            check_url("SENTRY_DSN", dsn, &["http", "https"])?;
+        }
+        let sentry_dsn = sentry_dsn.map(Secret::new);
+        let sentry_traces_sample_rate: f32 = parse(
+            "SENTRY_TRACES_SAMPLE_RATE",
+            get("SENTRY_TRACES_SAMPLE_RATE"),
+            0.0,
+        )?;
+        if !(0.0..=1.0).contains(&sentry_traces_sample_rate) {
+            return Err(ConfigError::Invalid {
+                name: "SENTRY_TRACES_SAMPLE_RATE",
+                value: sentry_traces_sample_rate.to_string(),
+                reason: "must be between 0 and 1".into(),
+            });
+        }
         let redis_url = get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
         check_url("REDIS_URL", &redis_url, &["redis", "rediss"])?;
         let providers = ProviderEndpoints::from_lookup(&get)?;
@@ -293,6 +314,8 @@ impl Settings {
                 5,
             )?,
             trusted_proxies,
+            sentry_dsn,
+            sentry_traces_sample_rate,
             provider_connect_timeout: seconds("PROVIDER_CONNECT_TIMEOUT_SECONDS", 10)?,
             provider_read_timeout: seconds("PROVIDER_READ_TIMEOUT_SECONDS", 120)?,
         };

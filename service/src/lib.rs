@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod database;
 pub mod error;
+pub mod error_tracking;
 pub mod health;
 pub mod jobs;
 pub mod members;

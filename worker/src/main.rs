@@ -25,6 +25,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Kept until the process exits; dropping it sends the events still queued.
+    let _error_tracking = match service::error_tracking::init(&settings, "worker") {
+        Ok(guard) => guard,
+        Err(error) => {
+            error!(%error, "invalid configuration");
+            return ExitCode::FAILURE;
+        }
+    };
     let platform = match Platform::connect(settings).await {
         Ok(platform) => platform,
         Err(error) => {

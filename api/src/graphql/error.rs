@@ -1,5 +1,7 @@
 //! Turns service errors into GraphQL errors with a stable `extensions.code`.
 
+use std::sync::Arc;
+
 use async_graphql::ErrorExtensions;
 use service::ServiceError;
 use tracing::error;
@@ -35,7 +37,12 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
     };
     if service_error.is_internal() {
         error!(error = ?service_error, "request failed with an internal error");
-        return async_graphql::Error::new("internal error").extend_with(|_, e| e.set("code", code));
+        // The client gets no detail; the error itself travels as the source, for the error
+        // tracker to report with the request's ids.
+        let mut graphql_error =
+            async_graphql::Error::new("internal error").extend_with(|_, e| e.set("code", code));
+        graphql_error.source = Some(Arc::new(service_error));
+        return graphql_error;
     }
     let field = match &service_error {
         ServiceError::InvalidInput { field, .. } => Some(field.clone()),

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod document;
 pub mod error;
+pub mod error_report;
 pub mod execution;
 pub mod health;
 pub mod limits;
@@ -93,6 +94,9 @@ pub fn build_schema(platform: Platform) -> AppSchema {
     .extension(sign_in_guard::SignInGuard::new(throttle))
     .extension(execution::ExecutionMarker)
     .limit_recursive_depth(limits::MAX_NESTING);
+    if service::error_tracking::enabled() {
+        builder = builder.extension(error_report::ErrorReport);
+    }
     if !graphql.introspection {
         builder = builder.disable_introspection();
     }

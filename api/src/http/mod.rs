@@ -91,6 +91,13 @@ pub fn router(platform: Platform) -> Router {
     if let Some(cors) = cors_layer(&settings.cors_allowed_origins) {
         router = router.layer(cors);
     }
+    if service::error_tracking::enabled() {
+        // Each request gets its own Sentry hub, and with SENTRY_TRACES_SAMPLE_RATE above 0
+        // a sampled share of requests becomes performance transactions.
+        router = router
+            .layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction())
+            .layer(sentry::integrations::tower::NewSentryLayer::new_from_top());
+    }
     router
 }
 

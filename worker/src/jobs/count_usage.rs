@@ -1,7 +1,7 @@
 //! The usage aggregation job: counts a tenant's new usage records into its period totals.
 
 use apalis::prelude::Data;
-use service::{Platform, jobs::CountUsage, usage};
+use service::{Platform, error_tracking, jobs::CountUsage, usage};
 use tracing::{error, info};
 
 /// Attempts per job before it is recorded as failed. The sweep counts records of a job
@@ -17,6 +17,11 @@ pub async fn handle(job: CountUsage, platform: Data<Platform>) -> Result<u64, Co
         }
         Err(source) => {
             error!(tenant.id = %job.tenant_id, error = %source, "counting usage failed");
+            let tenant_id = job.tenant_id.to_string();
+            error_tracking::report(
+                &source,
+                &[("job", "count_usage"), ("tenant_id", &tenant_id)],
+            );
             Err(CountUsageError(source.to_string()))
         }
     }
