@@ -1,6 +1,7 @@
-//! Periodic maintenance: closes replies whose generating process died, and counts usage
-//! records that no job reached. Each tick runs on one
-//! worker replica only, guarded by a Redis lock.
+//! Periodic maintenance: closes replies whose generating process died, counts usage
+//! records that no job reached, restores suspension markers, and deletes expired messages,
+//! sessions and invitations. Each tick runs on one worker replica only, guarded by a Redis
+//! lock.
 
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                     service::tenant_settings::delete_expired_messages(&platform).await
                 {
                     warn!(%error, "deleting messages past their retention failed");
+                }
+                if let Err(error) = service::maintenance::remove_ended(&platform).await {
+                    warn!(%error, "removing ended sessions and invitations failed");
                 }
             }
             Ok(false) => {}
