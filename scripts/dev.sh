@@ -8,7 +8,7 @@
 # Reads .env from the repository root when it exists, and every variable of .env.example.
 # Two more variables belong to this script:
 #   MOCK_PROVIDER_ADDR  address of the mock provider (default 127.0.0.1:4010). The mock
-#                       is not started when OPENAI_BASE_URL is set.
+#                       is not started when every provider has its own URL or key.
 #   DEV_LOG_DIR         directory of the log files (default target/dev-logs)
 # Each process's output is shown with a [name] prefix and also written to
 # DEV_LOG_DIR/<name>.log. The demo ids and access token go to DEV_LOG_DIR/demo.env.

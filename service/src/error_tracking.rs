@@ -2,6 +2,7 @@
 //! INTERNAL and failed jobs, tagged with ids and never with request or message content.
 
 use sentry::{ClientInitGuard, ClientOptions, types::Dsn};
+use tracing::info;
 
 use crate::{Settings, config::Environment, error::ServiceError};
 
@@ -26,9 +27,20 @@ pub fn init(settings: &Settings, process: &'static str) -> Result<Option<ClientI
         .traces_sample_rate(settings.sentry_traces_sample_rate)
         // No IP addresses, cookies or request bodies: events carry the ids set below.
         .send_default_pii(false)
+        // Request data (URL with its query, headers) may hold GraphQL variables or tokens.
+        .before_send(|mut event| {
+            event.request = None;
+            Some(event)
+        })
         .server_name(process);
     options.dsn = Some(dsn);
-    Ok(Some(sentry::init(options)))
+    let guard = sentry::init(options);
+    info!(
+        process,
+        traces_sample_rate = settings.sentry_traces_sample_rate,
+        "error tracking with Sentry is on"
+    );
+    Ok(Some(guard))
 }
 
 /// Returns whether a Sentry client runs in this process.

@@ -1,6 +1,6 @@
 //! With `SENTRY_DSN` set, an INTERNAL error reaches Sentry (a local server replaces
 //! it) tagged with the request id, tenant and operation, and without secrets or content.
-//! Sentry's client is global to the process, so this file holds a single test.
+//! Sentry's client is global to the process, so this file contains a single test.
 
 use std::{
     sync::{Arc, Mutex},
@@ -48,8 +48,13 @@ async fn start_sentry(received: Received) -> String {
 async fn internal_error_reaches_sentry_without_secrets() {
     let received = Received::default();
     let dsn = start_sentry(received.clone()).await;
-    let settings =
-        Settings::from_lookup(|name| (name == "SENTRY_DSN").then(|| dsn.clone())).unwrap();
+    // Every request is traced too, so that transactions are checked for secrets as well.
+    let settings = Settings::from_lookup(|name| match name {
+        "SENTRY_DSN" => Some(dsn.clone()),
+        "SENTRY_TRACES_SAMPLE_RATE" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
     let guard = service::error_tracking::init(&settings, "api")
         .unwrap()
         .expect("SENTRY_DSN is set");
@@ -81,9 +86,10 @@ async fn internal_error_reaches_sentry_without_secrets() {
     let content = "a private question 7c1e";
     let response = app
         .http()
-        .post(format!("{}/graphql", app.base_url))
+        .post(format!("{}/graphql?canary=query-canary-2e8f", app.base_url))
         .bearer_auth(token)
         .header("x-request-id", "sentry-request-81b2")
+        .header("x-custom-token", "header-canary-93d4")
         .json(&json!({
             "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
                 userMessage { id } } }",
@@ -109,7 +115,17 @@ async fn internal_error_reaches_sentry_without_secrets() {
     assert!(event.contains(&owner.tenant_id), "{event}");
     assert!(event.contains("mutation sendMessage"), "{event}");
     assert!(event.contains("cannot be used"), "{event}");
-    for secret in [TEST_PASSWORD, token, api_key, content, &owner.refresh_token] {
+    assert!(
+        envelopes
+            .iter()
+            .any(|envelope| envelope.contains("\"type\":\"transaction\"")),
+        "no transaction in {envelopes:?}"
+    );
+    let canaries = ["query-canary-2e8f", "header-canary-93d4"];
+    for secret in [TEST_PASSWORD, token, api_key, content, &owner.refresh_token]
+        .into_iter()
+        .chain(canaries)
+    {
         for envelope in &envelopes {
             assert!(
                 !envelope.contains(secret),

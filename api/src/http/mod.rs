@@ -95,10 +95,26 @@ pub fn router(platform: Platform) -> Router {
         // Each request gets its own Sentry hub, and with SENTRY_TRACES_SAMPLE_RATE above 0
         // a sampled share of requests becomes performance transactions.
         router = router
-            .layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction())
+            .layer(middleware::from_fn(trace_request))
             .layer(sentry::integrations::tower::NewSentryLayer::new_from_top());
     }
     router
+}
+
+/// Records the request as a Sentry performance transaction named by its method and path,
+/// without its URL query, headers or body, which may hold tokens or message content.
+async fn trace_request(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let name = format!("{} {}", request.method(), request.uri().path());
+    let transaction =
+        sentry::start_transaction(sentry::TransactionContext::new(&name, "http.server"));
+    let response = next.run(request).await;
+    transaction.set_status(if response.status().is_server_error() {
+        sentry::protocol::SpanStatus::InternalError
+    } else {
+        sentry::protocol::SpanStatus::Ok
+    });
+    transaction.finish();
+    response
 }
 
 /// Adds `Strict-Transport-Security` to every response, so that browsers use HTTPS only.
