@@ -23,8 +23,8 @@ impl Platform {
     /// without [`DatabaseTransaction::commit`] rolls it back.
     pub async fn tenant_tx(&self, tenant: TenantId) -> ServiceResult<DatabaseTransaction> {
         let txn = self.db.begin().await?;
-        // A Uuid formats as hexadecimal digits and hyphens, so it is safe inside quotes;
-        // the unprepared form saves the round trip that preparing a statement costs.
+        // A Uuid formats as hexadecimal digits and hyphens, so it is safe inside quotes. The
+        // unprepared form saves the round trip that preparing a statement costs.
         txn.execute_unprepared(&format!(
             "SELECT set_config('app.tenant_id', '{}', true)",
             tenant.as_uuid()

@@ -135,7 +135,7 @@ pub async fn limits_for<C: ConnectionTrait>(
     read(db, plan_row(tenant_id)).await
 }
 
-/// The caller's tenant plan and the limits that apply to it.
+/// Returns the caller's tenant plan and the limits that apply to it.
 pub async fn for_caller(platform: &Platform, ctx: &RequestContext) -> ServiceResult<TenantLimits> {
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let limits = limits_for(&txn, ctx.tenant_id).await?;

@@ -8,7 +8,7 @@
 //! lacks. Services check roles again, because the worker and other callers reach them
 //! without this table.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::{
     Pos, Request, ServerError, ServerResult, Variables,
@@ -22,7 +22,7 @@ use service::{ServiceError, context::role_at_least};
 
 use super::{
     context::Caller,
-    document::{root_fields, selected_operation},
+    document::{OperationName, root_fields, selected_operation},
     error::to_graphql_error,
 };
 
@@ -142,8 +142,7 @@ impl ExtensionFactory for AccessControl {
 
 #[derive(Default)]
 struct AccessControlExtension {
-    /// The request's operation name, which `parse_query` does not receive.
-    operation_name: Mutex<Option<String>>,
+    operation_name: OperationName,
 }
 
 #[async_trait::async_trait]
@@ -154,9 +153,7 @@ impl Extension for AccessControlExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
+        self.operation_name.remember(&request);
         next.run(ctx, request).await
     }
 
@@ -168,11 +165,7 @@ impl Extension for AccessControlExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let operation_name = self
-            .operation_name
-            .lock()
-            .map(|name| name.clone())
-            .unwrap_or_default();
+        let operation_name = self.operation_name.get();
         // An unknown operation name is left to the executor, which reports it.
         let Some(operation) = selected_operation(&document, operation_name.as_deref()) else {
             return Ok(document);

@@ -1,14 +1,34 @@
 //! Inspection of parsed GraphQL documents before they run: the operation a request selects,
 //! the fields at its root, and the aliases and directives it uses.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+};
 
 use async_graphql::{
-    Name, Positioned,
+    Name, Positioned, Request,
     parser::types::{
         DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
     },
 };
+
+/// The operation name of a request, kept by a schema extension from `prepare_request`,
+/// which receives the request, for `parse_query`, which does not.
+#[derive(Default)]
+pub struct OperationName(Mutex<Option<String>>);
+
+impl OperationName {
+    pub fn remember(&self, request: &Request) {
+        if let Ok(mut name) = self.0.lock() {
+            name.clone_from(&request.operation_name);
+        }
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().map(|name| name.clone()).unwrap_or_default()
+    }
+}
 
 /// Returns the operation that a request with `operation_name` runs, by the rules that
 /// async-graphql 7 applies: a named request picks that named operation, and an unnamed one

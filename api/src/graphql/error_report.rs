@@ -15,7 +15,7 @@ use service::{RequestOrigin, ServiceError, error_tracking};
 
 use super::{
     context::Caller,
-    document::{root_fields, selected_operation},
+    document::{OperationName, root_fields, selected_operation},
 };
 
 /// Schema extension that reports internal errors; the schema has it only while error
@@ -30,8 +30,7 @@ impl ExtensionFactory for ErrorReport {
 
 #[derive(Default)]
 struct ErrorReportExtension {
-    /// The request's operation name, which `parse_query` does not receive.
-    operation_name: Mutex<Option<String>>,
+    operation_name: OperationName,
     /// The operation as reported: its type and root fields, such as `mutation sendMessage`.
     operation: Mutex<Option<String>>,
 }
@@ -44,9 +43,7 @@ impl Extension for ErrorReportExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
+        self.operation_name.remember(&request);
         next.run(ctx, request).await
     }
 
@@ -58,11 +55,7 @@ impl Extension for ErrorReportExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let operation_name = self
-            .operation_name
-            .lock()
-            .map(|name| name.clone())
-            .unwrap_or_default();
+        let operation_name = self.operation_name.get();
         if let Some(operation) = selected_operation(&document, operation_name.as_deref()) {
             let kind = match operation.node.ty {
                 OperationType::Query => "query",
