@@ -10,7 +10,7 @@
 //!   invitations) and for the worker's sweeps over all tenants.
 //!
 //! `sessions` and `memberships` have a third policy, `account_access`: a user's own rows in
-//! every tenant, while `app.user_id` holds the user. Signing in, listing one's tenants and
+//! every tenant, while `app.user_id` names the user. Signing in, listing one's tenants and
 //! sessions, and switching tenants need no more than that.
 //!
 //! The settings are set with `set_config(name, value, true)`, so they end with the
@@ -56,7 +56,7 @@ const TENANT_TABLES: [&str; 15] = [
 const TENANT_MATCHES: &str = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid";
 const CROSS_TENANT_ON: &str = "current_setting('app.cross_tenant', true) = 'on'";
 
-/// Tables whose rows also belong to one user, who sees them in every tenant.
+/// Tables whose rows also belong to one user, who reads them in every tenant.
 const ACCOUNT_TABLES: [&str; 2] = ["memberships", "sessions"];
 const USER_MATCHES: &str = "user_id = NULLIF(current_setting('app.user_id', true), '')::uuid";
 
@@ -65,7 +65,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let role = APPLICATION_ROLE;
         // Two databases migrated at once (tests do this) may both find the role missing;
-        // the one that loses the race sees a duplicate and goes on.
+        // the one that loses the race gets a duplicate error and goes on.
         let mut statements = vec![format!(
             "DO $$ BEGIN
                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN

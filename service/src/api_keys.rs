@@ -302,7 +302,7 @@ pub async fn authenticate(
 async fn load(platform: &Platform, hash: &str) -> ServiceResult<CachedKey> {
     let invalid = || ServiceError::Unauthenticated("API key is invalid or revoked".into());
     // The key is all the caller presents, so it is looked up in every tenant by its hash
-    // alone; the rest is read in the key's tenant.
+    // alone. The rest is read in the key's tenant.
     let lookup = platform.cross_tenant_tx().await?;
     let model = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(hash))

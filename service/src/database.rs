@@ -19,7 +19,7 @@ use crate::{
 };
 
 impl Platform {
-    /// Begins a transaction that sees and may write only `tenant`'s rows. Dropping it
+    /// Begins a transaction that reads and writes only `tenant`'s rows. Dropping it
     /// without [`DatabaseTransaction::commit`] rolls it back.
     pub async fn tenant_tx(&self, tenant: TenantId) -> ServiceResult<DatabaseTransaction> {
         let txn = self.db.begin().await?;
@@ -33,7 +33,7 @@ impl Platform {
         Ok(txn)
     }
 
-    /// Begins a transaction that sees `user`'s own sessions and memberships in every
+    /// Begins a transaction that reads `user`'s own sessions and memberships in every
     /// tenant, and, with `tenant`, that tenant's rows. For the operations on a person's
     /// account: signing in, listing and revoking sessions, listing and switching tenants.
     pub async fn account_tx(
@@ -52,7 +52,7 @@ impl Platform {
         Ok(txn)
     }
 
-    /// Begins a transaction that sees every tenant's rows. Only for lookups by a secret that
+    /// Begins a transaction that reads every tenant's rows. Only for lookups by a secret that
     /// names the tenant (refresh tokens, API keys, invitations) and for sweeps over all
     /// tenants (usage counting, message retention, closing abandoned replies, re-encrypting
     /// credentials).
@@ -66,7 +66,7 @@ impl Platform {
     /// Checks that the database role of `DATABASE_URL` is subject to row-level security:
     /// not a superuser, without BYPASSRLS, and owning no table. In production a role that
     /// escapes it stops the process; in development it is logged. A database that does
-    /// not answer is left to the health check.
+    /// not respond is left to the health check.
     pub async fn check_database_role(&self) -> ServiceResult<()> {
         #[derive(FromQueryResult)]
         struct RoleRow {

@@ -102,7 +102,7 @@ where
     })
 }
 
-/// [`fetch_page`] in a transaction of its own that sees only `tenant`'s rows.
+/// Runs [`fetch_page`] in a transaction of its own that reads only `tenant`'s rows.
 pub async fn fetch_tenant_page<E>(
     platform: &Platform,
     tenant: TenantId,

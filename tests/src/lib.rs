@@ -24,8 +24,8 @@ fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// The PostgreSQL server as the role the migrations create for the application, which
-/// row-level security applies to.
+/// Returns the PostgreSQL server URL for the role the migrations create for the
+/// application, to which row-level security applies.
 pub fn application_server() -> String {
     std::env::var("TEST_APPLICATION_POSTGRES_URL")
         .unwrap_or_else(|_| format!("postgres://{}@127.0.0.1:5432", migration::APPLICATION_ROLE))
@@ -122,7 +122,7 @@ pub struct TestApp {
     pub base_url: String,
     pub platform: Platform,
     pub mock: MockProvider,
-    /// The test's database as the superuser, which sees every tenant's rows.
+    /// The test's database as the superuser, which reads every tenant's rows.
     pub db: DatabaseConnection,
     database: String,
     redis_prefix: String,
@@ -218,12 +218,12 @@ impl TestApp {
         })
     }
 
-    /// The URL of this test's database for the application's role, as the api uses it.
+    /// Returns the URL of this test's database for the application's role, as the api uses it.
     pub fn application_database_url(&self) -> String {
         format!("{}/{}", application_server(), self.database)
     }
 
-    /// The URL of this test's database for the superuser.
+    /// Returns the URL of this test's database for the superuser.
     pub fn superuser_database_url(&self) -> String {
         format!("{}/{}", postgres_server(), self.database)
     }

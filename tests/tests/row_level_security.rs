@@ -1,5 +1,5 @@
 //! PostgreSQL itself keeps tenants apart: every table with a `tenant_id` has forced
-//! row-level security, and the application's role sees only the rows of the tenant its
+//! row-level security, and the application's role reads only the rows of the tenant its
 //! transaction names.
 
 use std::collections::BTreeSet;
@@ -25,7 +25,7 @@ async fn tenant_tables(db: &DatabaseConnection) -> BTreeSet<String> {
         .collect()
 }
 
-/// Counts the rows of `table` that belong to `tenant_id`, as `db` sees them.
+/// Counts the rows of `table` that belong to `tenant_id`, as `db` reads them.
 async fn count_rows<C: ConnectionTrait>(db: &C, table: &str, tenant_id: &str) -> i64 {
     let row = db
         .query_one_raw(Statement::from_string(
@@ -50,10 +50,11 @@ async fn transaction_for(db: &DatabaseConnection, tenant: &str) -> DatabaseTrans
 }
 
 #[tokio::test]
-async fn every_tenant_table_has_forced_row_level_security_and_policies() {
+async fn tenant_tables_force_row_security() {
     let app = TestApp::spawn().await.unwrap();
     let tables = tenant_tables(&app.db).await;
-    assert!(tables.contains("messages") && tables.contains("usage_records"));
+    assert!(tables.contains("messages"));
+    assert!(tables.contains("usage_records"));
 
     let rows = app
         .db
@@ -136,7 +137,7 @@ async fn every_tenant_table_has_forced_row_level_security_and_policies() {
 }
 
 #[tokio::test]
-async fn application_role_sees_only_the_tenant_of_its_transaction() {
+async fn app_role_reads_one_tenant() {
     let app = TestApp::spawn().await.unwrap();
     let alice = app.register("alice@example.com", "Alice Org").await;
     let bob = app.register("bob@example.com", "Bob Org").await;
@@ -150,7 +151,7 @@ async fn application_role_sees_only_the_tenant_of_its_transaction() {
     }
     let tables = tenant_tables(&app.db).await;
     let (a, b) = (alice.tenant_id.as_str(), bob.tenant_id.as_str());
-    // Bob's tenant has rows in these tables, so an empty answer below means hidden rows.
+    // Bob's tenant has rows in these tables, so an empty result below means hidden rows.
     for table in [
         "agents",
         "conversations",
@@ -231,7 +232,7 @@ async fn application_role_sees_only_the_tenant_of_its_transaction() {
 }
 
 #[tokio::test]
-async fn production_refuses_a_role_that_bypasses_row_level_security() {
+async fn production_rejects_bypassing_role() {
     let app = TestApp::spawn().await.unwrap();
     let settings_for = |database_url: String| {
         let env = [

@@ -66,7 +66,7 @@ pub struct HealthQuery;
 
 #[Object]
 impl HealthQuery {
-    /// The readiness checks (PostgreSQL, Redis, migrations, worker heartbeat), the health
+    /// Returns the readiness checks (PostgreSQL, Redis, migrations, worker heartbeat), the health
     /// of each provider and the depth of each job queue. Needs the admin role.
     async fn health(&self, ctx: &Context<'_>) -> async_graphql::Result<Health> {
         let report = health::report(platform(ctx), caller(ctx)?, &MIGRATIONS)
