@@ -270,7 +270,9 @@ pub async fn authenticate(
     let cache_key = cache_key(platform, &hash);
     let mut redis = platform.redis.shared().await?;
     let cached: Option<String> = redis.get(&cache_key).await?;
-    let key = match cached.and_then(|json| serde_json::from_str::<CachedKey>(&json).ok()) {
+    let cached = cached.and_then(|json| serde_json::from_str::<CachedKey>(&json).ok());
+    crate::metrics::cache_lookup("api_key", cached.is_some());
+    let key = match cached {
         Some(key) => key,
         None => {
             let key = load(platform, &hash).await?;

@@ -102,6 +102,12 @@ pub struct Settings {
     pub sentry_traces_sample_rate: f32,
     pub provider_connect_timeout: Duration,
     pub provider_read_timeout: Duration,
+    /// Where the worker serves `/metrics` and `/health/live`.
+    pub worker_metrics_addr: String,
+    /// When set, `/metrics` of the api answers only requests bearing this token.
+    pub metrics_bearer_token: Option<Secret>,
+    /// How long a stopping process lets running requests, generations and jobs finish.
+    pub shutdown_grace: Duration,
 }
 
 /// Limits on GraphQL operations and the schema's introspection switches.
@@ -133,6 +139,8 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("environment", &self.environment)
             .field("api_addr", &self.api_addr)
+            .field("worker_metrics_addr", &self.worker_metrics_addr)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("redis_prefix", &self.redis_prefix)
             .field("auto_migrate", &self.auto_migrate)
             .field("allowed_private_networks", &self.allowed_private_networks)
@@ -318,6 +326,10 @@ impl Settings {
             sentry_traces_sample_rate,
             provider_connect_timeout: seconds("PROVIDER_CONNECT_TIMEOUT_SECONDS", 10)?,
             provider_read_timeout: seconds("PROVIDER_READ_TIMEOUT_SECONDS", 120)?,
+            worker_metrics_addr: get("WORKER_METRICS_ADDR")
+                .unwrap_or_else(|| "127.0.0.1:9101".into()),
+            metrics_bearer_token: get("METRICS_BEARER_TOKEN").map(Secret::new),
+            shutdown_grace: seconds("SHUTDOWN_GRACE_SECONDS", 30)?,
         };
         settings.check_ranges()?;
         Ok(settings)

@@ -20,6 +20,10 @@ pub enum ServiceError {
     RateLimited(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// This process cannot take the request now, such as while it shuts down; another
+    /// instance, or a retry, can.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("provider request failed: {0}")]
     Provider(#[from] ProviderError),
     #[error("database error: {0}")]

@@ -97,7 +97,17 @@ pub async fn readiness(platform: &Platform, migrations: &[String]) -> Vec<Check>
         timed("migrations", check_migrations(platform, migrations)),
         timed("worker", check_worker(platform)),
     );
-    vec![postgres, redis, migrations, worker]
+    let mut checks = vec![postgres, redis, migrations, worker];
+    // Load balancers stop sending requests to an instance that shuts down.
+    if platform.generations.is_draining() {
+        checks.push(Check {
+            name: "shutdown",
+            latency: Duration::ZERO,
+            details: Map::new(),
+            error: Some("this instance is shutting down".into()),
+        });
+    }
+    checks
 }
 
 /// Returns the readiness checks, provider health and queue depths. Needs the admin role.

@@ -20,6 +20,7 @@ pub mod health;
 pub mod jobs;
 pub mod maintenance;
 pub mod members;
+pub mod metrics;
 pub mod pagination;
 pub mod plans;
 pub mod platform;

@@ -82,7 +82,10 @@ pub async fn reserve<C: ConnectionTrait>(
             "seed" if seed.is_none() => {
                 seed = Some(period_usage(db, tenant_id, period_start, period_end).await?);
             }
-            limit => return Err(exceeded(tenant, limit, used, now, period_end)),
+            limit => {
+                crate::metrics::rate_limited(limit);
+                return Err(exceeded(tenant, limit, used, now, period_end));
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use service::{Platform, Settings};
-use tokio::{net::TcpListener, sync::Mutex};
+use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -120,6 +120,8 @@ impl Default for TestOptions {
 /// A running api (and worker) with its own database, Redis prefix and mock provider.
 pub struct TestApp {
     pub base_url: String,
+    /// `/metrics` of the worker, when the test runs one.
+    pub worker_metrics_url: Option<String>,
     pub platform: Platform,
     pub mock: MockProvider,
     /// The test's database as the superuser, which reads every tenant's rows.
@@ -127,6 +129,8 @@ pub struct TestApp {
     database: String,
     redis_prefix: String,
     shutdown: CancellationToken,
+    api_stop: CancellationToken,
+    api: Option<JoinHandle<std::io::Result<()>>>,
     http: reqwest::Client,
 }
 
@@ -197,23 +201,37 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let server_stop = shutdown.clone();
-        tokio::spawn(api::serve(platform.clone(), listener, async move {
+        // The api stops with the whole app, or alone through `stop_api`.
+        let api_stop = shutdown.child_token();
+        let server_stop = api_stop.clone();
+        let api = tokio::spawn(api::serve(platform.clone(), listener, async move {
             server_stop.cancelled().await
         }));
-        if options.worker {
-            tokio::spawn(worker::run(platform.clone(), shutdown.clone()));
-        }
+        let worker_metrics_url = if options.worker {
+            let metrics_listener = TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}/metrics", metrics_listener.local_addr()?);
+            tokio::spawn(worker::run(
+                platform.clone(),
+                metrics_listener,
+                shutdown.clone(),
+            ));
+            Some(url)
+        } else {
+            None
+        };
 
         let db = Database::connect(database_url).await?;
         Ok(Self {
             base_url,
+            worker_metrics_url,
             platform,
             mock,
             db,
             database,
             redis_prefix,
             shutdown,
+            api_stop,
+            api: Some(api),
             http: reqwest::Client::new(),
         })
     }
@@ -371,6 +389,13 @@ impl TestApp {
         })
         .await
         .expect("reply did not finish")
+    }
+
+    /// Sends the api its shutdown signal, leaving the worker running, and returns the api's
+    /// task, which ends when the api has shut down.
+    pub fn stop_api(&mut self) -> JoinHandle<std::io::Result<()>> {
+        self.api_stop.cancel();
+        self.api.take().expect("the api was already stopped")
     }
 
     /// Stops the server and worker, then drops the test database and Redis keys.

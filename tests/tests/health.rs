@@ -178,7 +178,10 @@ async fn health_query_reports_checks_and_queues() {
     let tenant_id = owner.tenant_id.parse().unwrap();
     app.platform
         .jobs
-        .count_usage(service::jobs::CountUsage { tenant_id })
+        .count_usage(service::jobs::CountUsage {
+            tenant_id,
+            request_id: None,
+        })
         .await;
 
     let data = app.data(Some(&owner.access_token), HEALTH, json!({})).await;

@@ -46,14 +46,25 @@ async fn usage_job_twice_counts_once() {
     // One job was enqueued by the reply; two more arrive for the same records.
     app.platform
         .jobs
-        .count_usage(CountUsage { tenant_id })
+        .count_usage(CountUsage {
+            tenant_id,
+            request_id: None,
+        })
         .await;
     app.platform
         .jobs
-        .count_usage(CountUsage { tenant_id })
+        .count_usage(CountUsage {
+            tenant_id,
+            request_id: None,
+        })
         .await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(worker::run(app.platform.clone(), shutdown.clone()));
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let worker = tokio::spawn(worker::run(
+        app.platform.clone(),
+        metrics_listener,
+        shutdown.clone(),
+    ));
 
     app.eventually(Duration::from_secs(15), || async {
         (uncounted(&app).await == 0).then_some(())

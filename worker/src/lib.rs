@@ -2,6 +2,7 @@
 //! provider probes and a heartbeat.
 
 pub mod heartbeat;
+pub mod http;
 pub mod jobs;
 pub mod probes;
 pub mod sweep;
@@ -14,16 +15,24 @@ use service::{
     Platform,
     jobs::{CountUsage, JobQueue, USAGE_QUEUE},
 };
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 /// How often an idle worker looks for new jobs.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Jobs of one queue handled at the same time by this process.
 const CONCURRENCY: usize = 4;
 
-/// Runs the queue consumers, the sweep and the provider probes until `shutdown` is cancelled.
-pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Runs the queue consumers, the sweep, the provider probes and the metrics server on
+/// `metrics_listener` until `shutdown` is cancelled. Then takes no new job and lets the
+/// running ones finish for up to `SHUTDOWN_GRACE_SECONDS`; a job cut off after that stays
+/// in Redis, and apalis gives it to another worker once this one's heartbeat expires.
+pub async fn run(
+    platform: Platform,
+    metrics_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let connection = platform.redis.shared().await?;
     let usage_storage = RedisStorage::<CountUsage>::new(connection)
         .with_config(JobQueue::config(&platform.redis, USAGE_QUEUE));
@@ -47,24 +56,42 @@ pub async fn run(platform: Platform, shutdown: CancellationToken) -> anyhow::Res
         shutdown.clone(),
     ));
 
+    let metrics_server = tokio::spawn(http::serve(
+        platform.clone(),
+        metrics_listener,
+        shutdown.clone(),
+    ));
+
     let usage_platform = platform.clone();
-    let monitor = Monitor::new().register(move |_restarts| {
-        WorkerBuilder::new(format!("usage-{instance}"))
-            .backend(usage_storage.clone().poll_with_interval(POLL_INTERVAL))
-            .concurrency(CONCURRENCY)
-            .retry(RetryPolicy::retries(jobs::count_usage::MAX_RETRIES))
-            .data(usage_platform.clone())
-            .build(jobs::count_usage::handle)
-    });
+    let grace = platform.settings.shutdown_grace;
+    let monitor = Monitor::new()
+        .shutdown_timeout(grace)
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("usage-{instance}"))
+                .backend(usage_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(CONCURRENCY)
+                .retry(RetryPolicy::retries(jobs::count_usage::MAX_RETRIES))
+                .data(usage_platform.clone())
+                .build(jobs::count_usage::handle)
+        });
     info!(queue = USAGE_QUEUE, "worker started");
     let stop = shutdown.clone();
     monitor
         .run_with_signal(async move {
             stop.cancelled().await;
+            info!(
+                grace_seconds = grace.as_secs(),
+                "shutting down: no new jobs, running ones may finish"
+            );
             Ok(())
         })
         .await?;
     shutdown.cancel();
+    match metrics_server.await {
+        Ok(Err(error)) => warn!(%error, "the metrics server failed"),
+        Err(error) => warn!(%error, "the metrics server panicked"),
+        Ok(Ok(())) => {}
+    }
     let _ = sweep.await;
     let _ = probes.await;
     let _ = heartbeat.await;

@@ -66,7 +66,15 @@ async fn main() -> ExitCode {
         });
     }
 
-    match worker::run(platform, shutdown).await {
+    let address = platform.settings.worker_metrics_addr.clone();
+    let metrics_listener = match tokio::net::TcpListener::bind(&address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            error!(%error, %address, "binding WORKER_METRICS_ADDR failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match worker::run(platform, metrics_listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             error!(%error, "worker failed");

@@ -15,6 +15,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
     pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
+    /// The instance is shutting down; the request can be retried.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
     /// The request took longer than `REQUEST_TIMEOUT_SECONDS`.
     pub const TIMEOUT: &str = "TIMEOUT";
@@ -31,6 +33,7 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
         ServiceError::RateLimited(_) => code::RATE_LIMITED,
         ServiceError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
         ServiceError::Provider(_) => code::PROVIDER_ERROR,
+        ServiceError::Unavailable(_) => code::UNAVAILABLE,
         ServiceError::Database(_) | ServiceError::Redis(_) | ServiceError::Internal(_) => {
             code::INTERNAL
         }

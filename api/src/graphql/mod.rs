@@ -19,6 +19,7 @@ pub mod health;
 pub mod limits;
 pub mod loaders;
 pub mod members;
+pub mod metrics;
 pub mod prices;
 pub mod provider_health;
 pub mod scalars;
@@ -87,12 +88,14 @@ pub fn build_schema(platform: Platform) -> AppSchema {
         SubscriptionRoot::default(),
     )
     .data(platform)
+    .extension(metrics::OperationMetrics)
     .extension(access::AccessControl)
     // The limits run before the sign-in guard, which expands fragments and so relies on
     // the field limit, and so that an oversized request costs no sign-in attempt.
     .extension(limits::QueryLimits::new(graphql.clone()))
     .extension(sign_in_guard::SignInGuard::new(throttle))
     .extension(execution::ExecutionMarker)
+    .extension(metrics::OperationType)
     .limit_recursive_depth(limits::MAX_NESTING);
     if service::error_tracking::enabled() {
         builder = builder.extension(error_report::ErrorReport);

@@ -111,10 +111,11 @@ fn input_email(field: &Field, variables: &Variables) -> Option<String> {
 /// Builds a request error with code RATE_LIMITED and the seconds until a retry.
 fn throttled_error(throttled: Throttled) -> ServerError {
     let seconds = throttled.retry_after_seconds();
-    let source = match throttled.by {
-        ThrottledBy::ClientIp => "from this IP address",
-        ThrottledBy::Email => "for this email address",
+    let (source, limit) = match throttled.by {
+        ThrottledBy::ClientIp => ("from this IP address", "sign_in_per_ip"),
+        ThrottledBy::Email => ("for this email address", "sign_in_per_email"),
     };
+    service::metrics::rate_limited(limit);
     let mut error = ServerError::new(
         format!("too many sign-in and registration attempts {source}, retry in {seconds} seconds"),
         None,

@@ -6,7 +6,9 @@ mod client_ip;
 mod graphql;
 mod health;
 mod media;
+mod metrics;
 mod params;
+mod websockets;
 mod ws;
 
 use std::time::Duration;
@@ -38,10 +40,13 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// How long browsers may cache a CORS preflight response.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
+pub use websockets::WebSockets;
+
 #[derive(Clone)]
 struct AppState {
     platform: Platform,
     schema: AppSchema,
+    websockets: WebSockets,
 }
 
 /// Builds the api's router over `platform`.
@@ -50,9 +55,20 @@ struct AppState {
 /// `REQUEST_TIMEOUT_SECONDS`. The WebSocket route is not, since a subscription lasts as
 /// long as the client wants.
 pub fn router(platform: Platform) -> Router {
+    router_tracking(platform, WebSockets::default())
+}
+
+/// Builds the router with its WebSocket connections tracked in `websockets`, so that a
+/// stopping server can close them.
+pub fn router_tracking(platform: Platform, websockets: WebSockets) -> Router {
+    service::metrics::install();
     let schema = build_schema(platform.clone());
     let settings = platform.settings.clone();
-    let state = AppState { platform, schema };
+    let state = AppState {
+        platform,
+        schema,
+        websockets,
+    };
 
     let graphql_http = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -66,6 +82,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .layer(RequestBodyLimitLayer::new(settings.max_request_bytes));
 
     let mut router = graphql_http

@@ -1,6 +1,6 @@
 //! One reply being generated: provider stream to Redis Stream, then the final database write.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entity::{FinishReason, MessageStatus};
 use futures_util::StreamExt;
@@ -21,12 +21,14 @@ use super::{
     persist, recovery,
 };
 use crate::{
-    Platform, TenantId, credentials::EndpointOwner, error::ServiceResult, jobs::CountUsage, prices,
-    provider_health,
+    Platform, TenantId, credentials::EndpointOwner, error::ServiceResult, jobs::CountUsage,
+    metrics, prices, provider_health,
 };
 
 /// Inputs of a generation, which runs after the request that started it has ended.
 pub struct Generation {
+    /// The request that sent the message, carried into the jobs the generation enqueues.
+    pub request_id: String,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub agent_id: Option<Uuid>,
@@ -50,6 +52,7 @@ pub fn start(platform: Platform, generation: Generation, provider: ResolvedProvi
     let handle = platform.generations.register(generation.message_id);
     tokio::spawn(
         async move {
+            let _running = metrics::generation_running();
             let message_id = generation.message_id;
             let result = run(&platform, &generation, &provider, &handle.stop).await;
             if let Err(error) = result {
@@ -69,6 +72,8 @@ struct Collected {
     finish_reason: Option<providers::FinishReason>,
     error: Option<ProviderError>,
     cancelled: bool,
+    /// Whether the stop came from this process shutting down rather than from a user.
+    interrupted: bool,
     /// Whether the provider accepted the request, so that it may bill for it.
     started: bool,
     /// Whether the fallback was called in place of the primary provider.
@@ -99,6 +104,7 @@ async fn run(
         .jobs
         .count_usage(CountUsage {
             tenant_id: generation.tenant_id,
+            request_id: Some(generation.request_id.clone()),
         })
         .await;
     Ok(())
@@ -118,11 +124,14 @@ async fn collect(
         finish_reason: None,
         error: None,
         cancelled: false,
+        interrupted: false,
         started: false,
         fallback_used: false,
         health: Vec::new(),
     };
     let mut serving = (generation.provider_kind, provider.owner);
+    let mut model = generation.request.model.as_str();
+    let mut opened_at = Instant::now();
     let mut opened = open(provider.adapter.as_ref(), &generation.request, stop).await;
     // Any failure to open, after its retries, switches to the agent's fallback.
     if let Opened::Failed(error) = &opened
@@ -133,7 +142,11 @@ async fn collect(
         collected
             .health
             .extend(health_outcome(serving, Some(error)));
+        metrics::provider_call(serving.0, model, error.code(), opened_at.elapsed());
         serving = (fallback.provider_kind, fallback_owner);
+        model = fallback.model.as_str();
+        // The fallback's own call starts where the primary's failure was recorded.
+        opened_at = Instant::now();
         opened = reopened;
         collected.fallback_used = true;
     }
@@ -143,11 +156,13 @@ async fn collect(
             collected
                 .health
                 .extend(health_outcome(serving, Some(&error)));
+            metrics::provider_call(serving.0, model, error.code(), opened_at.elapsed());
             collected.error = Some(error);
             return collected;
         }
         Opened::Stopped => {
             collected.cancelled = true;
+            collected.interrupted = platform.generations.is_interrupting();
             return collected;
         }
     };
@@ -158,12 +173,16 @@ async fn collect(
             biased;
             () = stop.cancelled() => {
                 collected.cancelled = true;
+                collected.interrupted = platform.generations.is_interrupting();
                 break;
             }
             event = stream.next() => event,
         };
         match event {
             Some(Ok(StreamEvent::TextDelta(text))) => {
+                if collected.text.is_empty() {
+                    metrics::provider_first_token(serving.0, model, opened_at.elapsed());
+                }
                 publisher.delta(&text).await;
                 collected.text.push_str(&text);
             }
@@ -178,6 +197,12 @@ async fn collect(
             None => break,
         }
     }
+    let outcome = match (&collected.error, collected.cancelled) {
+        (_, true) => "cancelled",
+        (Some(error), false) => error.code(),
+        (None, false) => "ok",
+    };
+    metrics::provider_call(serving.0, model, outcome, opened_at.elapsed());
     // A stopped reply shows nothing about the provider.
     if !collected.cancelled {
         collected
@@ -202,6 +227,9 @@ fn health_outcome(
         Some(_) => Some((provider, false)),
     }
 }
+
+/// Error of a reply cut off because its process shut down after the grace period.
+const SHUT_DOWN: &str = "the server shut down before the reply finished";
 
 /// Provider calls made to open one stream, the first included.
 const OPEN_ATTEMPTS: u32 = 3;
@@ -266,6 +294,7 @@ async fn finish(
     collected: Collected,
 ) -> ServiceResult<MessageOutcome> {
     let (status, finish_reason) = match (&collected.error, collected.cancelled) {
+        (_, true) if collected.interrupted => (MessageStatus::Interrupted, FinishReason::Error),
         (_, true) => (MessageStatus::Completed, FinishReason::Cancelled),
         (Some(_), false) => (MessageStatus::Failed, FinishReason::Error),
         (None, false) => (
@@ -305,8 +334,21 @@ async fn finish(
     if usage.is_some() && price.is_none() {
         warn!("no price known for this model, usage recorded with unknown cost");
     }
+    if let Some(usage) = &usage {
+        metrics::provider_usage(
+            provider_kind,
+            model,
+            usage.input_tokens,
+            usage.output_tokens,
+            cost_micros,
+        );
+    }
 
-    let error_text = collected.error.as_ref().map(ProviderError::to_string);
+    let error_text = if collected.interrupted {
+        Some(SHUT_DOWN.to_owned())
+    } else {
+        collected.error.as_ref().map(ProviderError::to_string)
+    };
     let closed = persist::close_message(
         platform,
         persist::ClosedReply {

@@ -99,6 +99,11 @@ pub async fn send_message(
     content: &str,
 ) -> ServiceResult<SentMessage> {
     ctx.require(Role::Member)?;
+    if platform.generations.is_draining() {
+        return Err(ServiceError::Unavailable(
+            "this api instance is shutting down; send the message again".into(),
+        ));
+    }
     if content.trim().is_empty() {
         return Err(ServiceError::invalid("content", "must not be empty"));
     }
@@ -217,6 +222,7 @@ pub async fn send_message(
     generation::start(
         platform.clone(),
         generation::Generation {
+            request_id: ctx.request_id.clone(),
             tenant_id: ctx.tenant(),
             user_id: ctx.user_id,
             agent_id: agent.map(|agent| agent.id),

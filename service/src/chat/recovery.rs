@@ -157,6 +157,7 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             .jobs
             .count_usage(CountUsage {
                 tenant_id: message.tenant_id,
+                request_id: None,
             })
             .await;
     }

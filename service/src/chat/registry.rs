@@ -3,6 +3,7 @@
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use futures_util::StreamExt;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -12,22 +13,29 @@ use crate::Platform;
 /// Handles of one running generation.
 #[derive(Clone)]
 pub struct GenerationHandle {
-    /// Cancelled to ask the generation to stop.
+    /// Cancelled to ask the generation to stop, by a user or by [`GenerationRegistry::interrupt_all`].
     pub stop: CancellationToken,
     /// Cancelled by the generation once its final state is stored.
     pub finished: CancellationToken,
 }
 
-/// The generations this process runs, by assistant message id.
+/// The generations this process runs, by assistant message id, and whether the process
+/// still starts new ones.
 #[derive(Default)]
 pub struct GenerationRegistry {
     running: Mutex<HashMap<Uuid, GenerationHandle>>,
+    /// Cancelled when the process begins shutting down: no new generation starts.
+    draining: CancellationToken,
+    /// Cancelled when the shutdown's grace period ends; every stop token is its child.
+    interrupting: CancellationToken,
+    /// Woken whenever a generation ends.
+    ended: Notify,
 }
 
 impl GenerationRegistry {
     pub fn register(&self, message_id: Uuid) -> GenerationHandle {
         let handle = GenerationHandle {
-            stop: CancellationToken::new(),
+            stop: self.interrupting.child_token(),
             finished: CancellationToken::new(),
         };
         self.lock().insert(message_id, handle.clone());
@@ -36,6 +44,7 @@ impl GenerationRegistry {
 
     pub fn remove(&self, message_id: Uuid) {
         self.lock().remove(&message_id);
+        self.ended.notify_waiters();
     }
 
     pub fn get(&self, message_id: Uuid) -> Option<GenerationHandle> {
@@ -48,6 +57,40 @@ impl GenerationRegistry {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Refuses new generations from now on; running ones go on.
+    pub fn begin_draining(&self) {
+        self.draining.cancel();
+    }
+
+    /// Whether the process is shutting down and starts no new generation.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Stops every running generation; each stores its reply as interrupted, with usage.
+    pub fn interrupt_all(&self) {
+        self.interrupting.cancel();
+    }
+
+    /// Whether running generations were told to stop because the process is shutting down.
+    pub fn is_interrupting(&self) -> bool {
+        self.interrupting.is_cancelled()
+    }
+
+    /// Completes once no generation runs in this process.
+    pub async fn wait_until_idle(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so that an end between the two is not missed.
+            ended.as_mut().enable();
+            if self.is_empty() {
+                return;
+            }
+            ended.await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, GenerationHandle>> {
