@@ -6,6 +6,8 @@
 #   migrate        applies database migrations, then exits
 #   seed           creates the demo tenant, user and agent (demo only, fails under APP_ENV=production)
 #   mock-provider  local server speaking OpenAI's Chat Completions format, for demos
+#   reencrypt      re-encrypts stored provider keys with the first ENCRYPTION_KEY
+#   healthcheck    exits 0 when a URL answers 2xx, for container health checks
 #
 # Build: docker build -t task-assistant .
 
@@ -22,7 +24,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bins \
     && mkdir -p /out \
     && cp target/release/api target/release/worker target/release/migrate \
-       target/release/seed target/release/mock-provider /out/
+       target/release/seed target/release/mock-provider target/release/reencrypt \
+       target/release/healthcheck /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -35,5 +38,5 @@ USER app:app
 ENV APP_ENV=production \
     API_ADDR=0.0.0.0:8000 \
     AUTO_MIGRATE=false
-EXPOSE 8000
+EXPOSE 8000 9101
 CMD ["api"]

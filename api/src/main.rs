@@ -9,7 +9,7 @@ use tracing::{error, info};
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    init_tracing();
+    service::logging::init();
     // sqlx brings ring and reqwest brings aws-lc-rs, so rustls cannot pick a default itself.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
@@ -57,16 +57,6 @@ async fn main() -> ExitCode {
     }
     info!("api stopped");
     ExitCode::SUCCESS
-}
-
-fn init_tracing() {
-    use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json") {
-        fmt().with_env_filter(filter).json().init();
-    } else {
-        fmt().with_env_filter(filter).init();
-    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

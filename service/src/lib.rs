@@ -18,6 +18,7 @@ pub mod error;
 pub mod error_tracking;
 pub mod health;
 pub mod jobs;
+pub mod logging;
 pub mod maintenance;
 pub mod members;
 pub mod metrics;

@@ -9,12 +9,7 @@ use tracing::{error, info};
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    service::logging::init();
     // sqlx brings ring and reqwest brings aws-lc-rs, so rustls cannot pick a default itself.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
