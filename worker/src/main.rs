@@ -9,7 +9,8 @@ use tracing::{error, info};
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    service::logging::init();
+    // Kept until the process exits; dropping it sends the spans still queued.
+    let _telemetry = service::logging::init("task-assistant-worker");
     // sqlx brings ring and reqwest brings aws-lc-rs, so rustls cannot pick a default itself.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
