@@ -109,7 +109,7 @@ async fn stored_reply(app: &TestApp, message_id: &str) -> (String, String, i64, 
 async fn running_reply_finishes_before_the_api_stops() {
     let mut app = TestApp::spawn_with(TestOptions {
         mock: MockConfig {
-            tokens: 12,
+            tokens: 20,
             gap: Duration::from_millis(100),
             ..MockConfig::default()
         },
@@ -157,7 +157,7 @@ async fn running_reply_finishes_before_the_api_stops() {
 
     let rest = until_complete(&mut connection, "reply").await;
     let text = first + &text_of(&rest);
-    assert_eq!(text, reply_tokens(12).concat());
+    assert_eq!(text, reply_tokens(20).concat());
     let outcome = outcome_of(&rest);
     assert_eq!(outcome["status"], "COMPLETED");
     assert_eq!(outcome["finishReason"], "STOP");
@@ -171,7 +171,7 @@ async fn running_reply_finishes_before_the_api_stops() {
     let (status, content, output_tokens, estimated) = stored_reply(&app, &message_id).await;
     assert_eq!(status, "completed");
     assert_eq!(content, text);
-    assert_eq!(output_tokens, 12);
+    assert_eq!(output_tokens, 20);
     assert!(!estimated);
     // The listener is closed: new connections are refused.
     assert!(
