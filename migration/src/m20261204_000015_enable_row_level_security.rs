@@ -53,8 +53,9 @@ const TENANT_TABLES: [&str; 15] = [
     "usage_records",
 ];
 
-const TENANT_MATCHES: &str = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid";
-const CROSS_TENANT_ON: &str = "current_setting('app.cross_tenant', true) = 'on'";
+pub(crate) const TENANT_MATCHES: &str =
+    "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid";
+pub(crate) const CROSS_TENANT_ON: &str = "current_setting('app.cross_tenant', true) = 'on'";
 
 /// Tables whose rows also belong to one user, who reads them in every tenant.
 const ACCOUNT_TABLES: [&str; 2] = ["memberships", "sessions"];

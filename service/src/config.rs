@@ -108,6 +108,9 @@ pub struct Settings {
     pub metrics_bearer_token: Option<Secret>,
     /// How long a stopping process lets running requests, generations and jobs finish.
     pub shutdown_grace: Duration,
+    /// Days that raw usage records are kept before the worker rolls them up into daily
+    /// totals.
+    pub usage_retention_days: u32,
 }
 
 /// Limits on GraphQL operations and the schema's introspection switches.
@@ -129,6 +132,9 @@ pub struct GraphqlSettings {
     /// Whether validation errors suggest similar field and type names.
     pub field_suggestions: bool,
 }
+
+/// Fewest days of raw usage records kept: a billing month plus a few days of margin.
+pub const MIN_USAGE_RETENTION_DAYS: u32 = 35;
 
 /// The parser of async-graphql 7 rejects selection sets nested deeper than this, so a
 /// larger GRAPHQL_MAX_DEPTH could never be reached.
@@ -330,6 +336,7 @@ impl Settings {
                 .unwrap_or_else(|| "127.0.0.1:9101".into()),
             metrics_bearer_token: get("METRICS_BEARER_TOKEN").map(Secret::new),
             shutdown_grace: seconds("SHUTDOWN_GRACE_SECONDS", 30)?,
+            usage_retention_days: parse("USAGE_RETENTION_DAYS", get("USAGE_RETENTION_DAYS"), 90)?,
         };
         settings.check_ranges()?;
         Ok(settings)
@@ -383,6 +390,15 @@ impl Settings {
                 "GRAPHQL_MAX_DEPTH",
                 &self.graphql.max_depth.to_string(),
                 &format!("must not exceed {PARSER_MAX_NESTING}, the parser's nesting limit"),
+            ));
+        }
+        // Quotas read the raw records of the current calendar month, which is at most
+        // 31 days old, so they must outlive it.
+        if self.usage_retention_days < MIN_USAGE_RETENTION_DAYS {
+            return Err(invalid(
+                "USAGE_RETENTION_DAYS",
+                &self.usage_retention_days.to_string(),
+                &format!("must be at least {MIN_USAGE_RETENTION_DAYS}"),
             ));
         }
         if self.default_page_size > self.max_page_size {
@@ -750,6 +766,17 @@ mod tests {
             error.to_string().starts_with("REDIS_URL is invalid"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn usage_retention_below_a_month_rejected() {
+        let error = settings_with(&[("USAGE_RETENTION_DAYS", "30")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            invalid("USAGE_RETENTION_DAYS", "30", "must be at least 35").to_string()
+        );
+        let settings = settings_with(&[("USAGE_RETENTION_DAYS", "35")]).unwrap();
+        assert_eq!(settings.usage_retention_days, 35);
     }
 
     #[test]

@@ -181,8 +181,8 @@ pub struct Spend {
 }
 
 /// Sums the caller's tenant usage records created in `[from, to)`, by default the current
-/// billing period. Reads the records themselves, so replies that finished a moment ago are
-/// included before the worker counts them.
+/// billing period, with the daily totals of older records. Reads the records themselves, so
+/// replies that finished a moment ago are included before the worker counts them.
 pub async fn spend(
     platform: &Platform,
     ctx: &RequestContext,
@@ -191,32 +191,45 @@ pub async fn spend(
 ) -> ServiceResult<Spend> {
     // One statement computes all four breakdowns: GROUPING() is 0 for the columns of the
     // grouping set that produced a row.
+    //
+    // Raw records and the daily totals they were rolled up into are read alike; a day of
+    // totals counts when its start lies in the range.
     const SQL: &str = r#"
-        SELECT provider, model, date_trunc('day', created_at, 'UTC') AS day, agent_id,
-               user_id,
+        WITH usage AS (
+            SELECT provider, model, date_trunc('day', created_at, 'UTC') AS day, agent_id,
+                   user_id, input_tokens, output_tokens, cached_input_tokens, cost_micros,
+                   1 AS record_count,
+                   CASE WHEN price_known THEN 0 ELSE 1 END AS unpriced_record_count,
+                   CASE WHEN price_known THEN 0 ELSE input_tokens END AS unpriced_input_tokens,
+                   CASE WHEN price_known THEN 0 ELSE output_tokens END AS unpriced_output_tokens,
+                   CASE WHEN estimated THEN 1 ELSE 0 END AS estimated_record_count
+            FROM usage_records
+            WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
+            UNION ALL
+            SELECT provider, model, day::timestamp AT TIME ZONE 'UTC', agent_id, user_id,
+                   input_tokens, output_tokens, cached_input_tokens, cost_micros,
+                   record_count, unpriced_record_count, unpriced_input_tokens,
+                   unpriced_output_tokens, estimated_record_count
+            FROM usage_daily_totals
+            WHERE tenant_id = $1 AND day::timestamp AT TIME ZONE 'UTC' >= $2
+              AND day::timestamp AT TIME ZONE 'UTC' < $3
+        )
+        SELECT provider, model, day, agent_id, user_id,
                GROUPING(provider, model) AS not_by_model,
-               GROUPING(date_trunc('day', created_at, 'UTC')) AS not_by_day,
+               GROUPING(day) AS not_by_day,
                GROUPING(agent_id) AS not_by_agent,
                GROUPING(user_id) AS not_by_user,
                COALESCE(SUM(input_tokens), 0)::bigint AS input_tokens,
                COALESCE(SUM(output_tokens), 0)::bigint AS output_tokens,
                COALESCE(SUM(cached_input_tokens), 0)::bigint AS cached_input_tokens,
                COALESCE(SUM(cost_micros), 0)::bigint AS cost_micros,
-               COUNT(*) AS record_count,
-               COUNT(*) FILTER (WHERE NOT price_known) AS unpriced_record_count,
-               COALESCE(SUM(input_tokens) FILTER (WHERE NOT price_known), 0)::bigint
-                   AS unpriced_input_tokens,
-               COALESCE(SUM(output_tokens) FILTER (WHERE NOT price_known), 0)::bigint
-                   AS unpriced_output_tokens,
-               COUNT(*) FILTER (WHERE estimated) AS estimated_record_count
-        FROM usage_records
-        WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
-        GROUP BY GROUPING SETS (
-            (provider, model),
-            (date_trunc('day', created_at, 'UTC')),
-            (agent_id),
-            (user_id)
-        )
+               COALESCE(SUM(record_count), 0)::bigint AS record_count,
+               COALESCE(SUM(unpriced_record_count), 0)::bigint AS unpriced_record_count,
+               COALESCE(SUM(unpriced_input_tokens), 0)::bigint AS unpriced_input_tokens,
+               COALESCE(SUM(unpriced_output_tokens), 0)::bigint AS unpriced_output_tokens,
+               COALESCE(SUM(estimated_record_count), 0)::bigint AS estimated_record_count
+        FROM usage
+        GROUP BY GROUPING SETS ((provider, model), (day), (agent_id), (user_id))
         ORDER BY cost_micros DESC, day, provider, model, agent_id, user_id
     "#;
     let (period_start, period_end) = billing_period(Utc::now());

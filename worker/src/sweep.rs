@@ -1,7 +1,7 @@
 //! Periodic maintenance: closes replies whose generating process died, counts usage
-//! records that no job reached, restores suspension markers, and deletes expired messages,
-//! sessions and invitations. Each tick runs on one worker replica only, guarded by a Redis
-//! lock.
+//! records that no job reached, restores suspension markers, deletes expired messages,
+//! sessions and invitations, and rolls old usage records up into daily totals. Each tick
+//! runs on one worker replica only, guarded by a Redis lock.
 
 use std::time::Duration;
 
@@ -47,6 +47,11 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                 }
                 if let Err(error) = service::maintenance::remove_ended(&platform).await {
                     warn!(%error, "removing ended sessions and invitations failed");
+                }
+                let retention = platform.settings.usage_retention_days;
+                if let Err(error) = service::maintenance::roll_up_usage(&platform, retention).await
+                {
+                    warn!(%error, "rolling usage records up into daily totals failed");
                 }
             }
             Ok(false) => {}

@@ -240,7 +240,8 @@ impl UsageQuery {
     /// The tenant's spend from its usage records created in `[from, to)`, in total and per
     /// provider and model, UTC day, agent and user. Both bounds default to the current billing period (the calendar
     /// month in UTC), and the range may span at most 366 days. Unlike `usage`, this includes
-    /// records the worker has not counted yet.
+    /// records the worker has not counted yet. Records older than `USAGE_RETENTION_DAYS`
+    /// are kept as daily totals, which count when their UTC day starts within the range.
     async fn spend(
         &self,
         ctx: &Context<'_>,
@@ -253,7 +254,8 @@ impl UsageQuery {
             .into())
     }
 
-    /// The tenant's usage records, newest first.
+    /// The tenant's usage records, newest first. Records older than `USAGE_RETENTION_DAYS`
+    /// are rolled up into daily totals and no longer listed here; `spend` still counts them.
     async fn usage_records(
         &self,
         ctx: &Context<'_>,
