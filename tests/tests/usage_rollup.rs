@@ -60,6 +60,9 @@ async fn insert(app: &TestApp, record: Record<'_>) {
         .unwrap();
 }
 
+/// Tenant, model, input and output tokens, cost, records, unpriced and estimated records.
+type TotalsRow = (String, String, i64, i64, i64, i64, i64, i64);
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     app.db
         .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
@@ -186,7 +189,7 @@ async fn old_counted_records_become_daily_totals() {
         ))
         .await
         .unwrap();
-    let rows: Vec<(String, String, i64, i64, i64, i64, i64, i64)> = totals
+    let rows: Vec<TotalsRow> = totals
         .iter()
         .map(|row| {
             (
