@@ -130,7 +130,11 @@ async fn graphql_operations_counted_by_name_type_and_outcome() {
         sample(
             &text,
             requests,
-            &[("operation", "MetricsProbeBroken"), ("type", "unknown")]
+            &[
+                ("operation", "MetricsProbeBroken"),
+                ("type", "unknown"),
+                ("outcome", "BAD_USER_INPUT"),
+            ]
         ),
         Some(1.0)
     );

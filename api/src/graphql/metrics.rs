@@ -19,11 +19,10 @@ use async_graphql::{
 };
 use service::metrics;
 
-use super::document::selected_operation;
+use super::{document::selected_operation, error::code};
 
-/// Outcome label of operations whose first error carries no code, such as parse errors.
-const UNCLASSIFIED_ERROR: &str = "error";
-/// Type label of requests that failed before their operation was known.
+/// Type label of requests rejected before their operation was parsed: syntax errors,
+/// oversized requests and throttled sign-ins.
 const UNKNOWN_TYPE: &str = "unknown";
 
 /// Schema extension that records operation metrics. Registered first, so that it sees
@@ -153,7 +152,9 @@ fn outcome(response: &Response) -> &str {
         .and_then(|extensions| extensions.get("code"))
     {
         Some(Value::String(code)) => code,
-        _ => UNCLASSIFIED_ERROR,
+        // Only errors raised before any resolver ran (syntax, validation, variables) lack
+        // a code, and the HTTP layer gives them this one.
+        _ => code::BAD_USER_INPUT,
     }
 }
 

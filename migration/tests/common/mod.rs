@@ -89,7 +89,7 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 18] = [
+pub const APPLICATION_TABLES: [&str; 19] = [
     "agents",
     "api_keys",
     "audit_logs",
@@ -106,6 +106,7 @@ pub const APPLICATION_TABLES: [&str; 18] = [
     "tenant_settings",
     "tenants",
     "usage_counters",
+    "usage_daily_totals",
     "usage_records",
     "users",
 ];
