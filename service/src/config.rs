@@ -102,9 +102,9 @@ pub struct Settings {
     pub sentry_traces_sample_rate: f32,
     pub provider_connect_timeout: Duration,
     pub provider_read_timeout: Duration,
-    /// Where the worker serves `/metrics` and `/health/live`.
+    /// Address on which the worker serves `/metrics` and `/health/live`.
     pub worker_metrics_addr: String,
-    /// When set, `/metrics` of the api answers only requests bearing this token.
+    /// Token that scrapes of `/metrics` (api and worker) must send, when set.
     pub metrics_bearer_token: Option<Secret>,
     /// How long a stopping process lets running requests, generations and jobs finish.
     pub shutdown_grace: Duration,
@@ -133,7 +133,7 @@ pub struct GraphqlSettings {
     pub field_suggestions: bool,
 }
 
-/// Fewest days of raw usage records kept: a billing month plus a few days of margin.
+/// Minimum days of raw usage records kept: a billing month plus a few days of margin.
 pub const MIN_USAGE_RETENTION_DAYS: u32 = 35;
 
 /// The parser of async-graphql 7 rejects selection sets nested deeper than this, so a

@@ -9,7 +9,7 @@ use mock_provider::reply_tokens;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tests::{
-    MockConfig, TestApp, TestOptions,
+    Chat, MockConfig, TestApp, TestOptions,
     graphql_ws::{Connection, Received},
 };
 use tokio_util::sync::CancellationToken;
@@ -83,7 +83,8 @@ async fn expect_going_away(connection: &mut Connection) {
     }
 }
 
-/// The stored reply and the tokens of its usage record.
+/// Returns the stored reply's status and content, and its usage record's output tokens
+/// and estimate flag.
 async fn stored_reply(app: &TestApp, message_id: &str) -> (String, String, i64, bool) {
     let row = app
         .db
@@ -105,24 +106,53 @@ async fn stored_reply(app: &TestApp, message_id: &str) -> (String, String, i64, 
     )
 }
 
-#[tokio::test]
-async fn running_reply_finishes_before_the_api_stops() {
-    let mut app = TestApp::spawn_with(TestOptions {
+/// A reply of `tokens` chunks, 100 ms apart, being streamed to a subscriber that has
+/// received its first delta.
+struct Streaming {
+    app: TestApp,
+    chat: Chat,
+    message_id: String,
+    connection: Connection,
+    first: String,
+}
+
+async fn streaming_reply(email: &str, tokens: usize, env: Vec<(String, String)>) -> Streaming {
+    let app = TestApp::spawn_with(TestOptions {
         mock: MockConfig {
-            tokens: 20,
+            tokens,
             gap: Duration::from_millis(100),
             ..MockConfig::default()
         },
+        env,
         ..TestOptions::default()
     })
     .await
     .unwrap();
-    let chat = app.start_chat("drain@example.com", "Be brief.").await;
+    let chat = app.start_chat(email, "Be brief.").await;
     let token = chat.owner.access_token.clone();
     let message_id = app
         .send_message(&token, &chat.conversation_id, "Hello")
         .await;
-    let (mut connection, first) = follow(&app, &token, &message_id).await;
+    let (connection, first) = follow(&app, &token, &message_id).await;
+    Streaming {
+        app,
+        chat,
+        message_id,
+        connection,
+        first,
+    }
+}
+
+#[tokio::test]
+async fn running_reply_finishes_before_stop() {
+    let Streaming {
+        mut app,
+        chat,
+        message_id,
+        mut connection,
+        first,
+        ..
+    } = streaming_reply("drain@example.com", 20, Vec::new()).await;
 
     let api = app.stop_api();
     // The instance reports itself unready and refuses new messages, even on a connection
@@ -185,24 +215,19 @@ async fn running_reply_finishes_before_the_api_stops() {
 }
 
 #[tokio::test]
-async fn reply_beyond_the_grace_period_is_stored_as_interrupted_with_usage() {
-    let mut app = TestApp::spawn_with(TestOptions {
-        mock: MockConfig {
-            tokens: 100,
-            gap: Duration::from_millis(100),
-            ..MockConfig::default()
-        },
-        env: vec![("SHUTDOWN_GRACE_SECONDS".into(), "1".into())],
-        ..TestOptions::default()
-    })
-    .await
-    .unwrap();
-    let chat = app.start_chat("interrupt@example.com", "Be long.").await;
-    let token = chat.owner.access_token.clone();
-    let message_id = app
-        .send_message(&token, &chat.conversation_id, "Hello")
-        .await;
-    let (mut connection, first) = follow(&app, &token, &message_id).await;
+async fn reply_past_grace_stored_interrupted() {
+    let Streaming {
+        mut app,
+        message_id,
+        mut connection,
+        first,
+        ..
+    } = streaming_reply(
+        "interrupt@example.com",
+        100,
+        vec![("SHUTDOWN_GRACE_SECONDS".into(), "1".into())],
+    )
+    .await;
 
     let api = app.stop_api();
     let rest = until_complete(&mut connection, "reply").await;
@@ -235,7 +260,7 @@ async fn reply_beyond_the_grace_period_is_stored_as_interrupted_with_usage() {
 }
 
 #[tokio::test]
-async fn idle_websocket_told_the_api_is_going_away() {
+async fn idle_websocket_gets_going_away() {
     let mut app = TestApp::spawn().await.unwrap();
     let owner = app.register("idle-ws@example.com", "Idle").await;
     let mut connection = Connection::open(&app.ws_url(), &owner.access_token)
@@ -265,7 +290,7 @@ async fn uncounted(app: &TestApp) -> i64 {
 }
 
 #[tokio::test]
-async fn work_queued_while_no_worker_runs_is_done_by_the_next_one() {
+async fn queued_work_done_by_next_worker() {
     let app = TestApp::spawn_with(TestOptions {
         worker: false,
         ..TestOptions::default()

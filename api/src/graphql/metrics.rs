@@ -25,8 +25,8 @@ use super::{document::selected_operation, error::code};
 /// oversized requests and throttled sign-ins.
 const UNKNOWN_TYPE: &str = "unknown";
 
-/// Schema extension that records operation metrics. Registered first, so that it sees
-/// the request before any other extension can refuse it.
+/// Schema extension that records operation metrics. Registered first, so that it gets
+/// the request before any other extension can reject it.
 pub struct OperationMetrics;
 
 impl ExtensionFactory for OperationMetrics {
@@ -36,7 +36,7 @@ impl ExtensionFactory for OperationMetrics {
 }
 
 /// Schema extension that notes the operation's type for [`OperationMetrics`]. Registered
-/// last, so that its parse step sees the document before the access check refuses it.
+/// last, so that its parse step gets the document before the access check can reject it.
 pub struct OperationType;
 
 impl ExtensionFactory for OperationType {
@@ -45,7 +45,7 @@ impl ExtensionFactory for OperationType {
     }
 }
 
-/// What the request named and selected, filled in as the request is prepared and parsed.
+/// The request's operation name and type, filled in as the request is prepared and parsed.
 #[derive(Default)]
 struct Operation {
     name: Option<String>,
@@ -159,7 +159,7 @@ fn outcome(response: &Response) -> &str {
 }
 
 /// A subscription's response stream, counted as active from its first poll (when the
-/// request has been parsed) until it is dropped. A subscription refused with an error
+/// request has been parsed) until it is dropped. A subscription rejected with an error
 /// before streaming is recorded with that error and never counted as active.
 struct CountedSubscription<'s> {
     inner: BoxStream<'s, Response>,
@@ -175,7 +175,7 @@ impl Stream for CountedSubscription<'_> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
         let poll = self.inner.poll_next_unpin(cx);
         if !self.recorded {
-            let refused = match &poll {
+            let rejected = match &poll {
                 Poll::Ready(Some(response)) if !response.errors.is_empty() => Some(response),
                 _ => None,
             };
@@ -183,7 +183,7 @@ impl Stream for CountedSubscription<'_> {
             let name = operation.name.clone();
             let kind = operation.kind;
             drop(operation);
-            match (refused, kind) {
+            match (rejected, kind) {
                 (Some(response), _) => metrics::graphql_request(
                     name.as_deref(),
                     kind.unwrap_or(UNKNOWN_TYPE),
