@@ -9,9 +9,19 @@ use std::{
 use async_graphql::{
     Name, Positioned, Request,
     parser::types::{
-        DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+        DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType,
+        Selection, SelectionSet,
     },
 };
+
+/// Returns the keyword of an operation type: `query`, `mutation` or `subscription`.
+pub fn operation_keyword(ty: OperationType) -> &'static str {
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
 
 /// The operation name of a request, kept by a schema extension from `prepare_request`,
 /// which receives the request, for `parse_query`, which does not.

@@ -9,13 +9,13 @@ use async_graphql::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
         NextPrepareRequest,
     },
-    parser::types::{ExecutableDocument, OperationType},
+    parser::types::ExecutableDocument,
 };
 use service::{RequestOrigin, ServiceError, error_tracking};
 
 use super::{
     context::Caller,
-    document::{OperationName, root_fields, selected_operation},
+    document::{OperationName, operation_keyword, root_fields, selected_operation},
 };
 
 /// Schema extension that reports internal errors; the schema has it only while error
@@ -57,11 +57,7 @@ impl Extension for ErrorReportExtension {
         let document = next.run(ctx, query, variables).await?;
         let operation_name = self.operation_name.get();
         if let Some(operation) = selected_operation(&document, operation_name.as_deref()) {
-            let kind = match operation.node.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
+            let kind = operation_keyword(operation.node.ty);
             let fields: Vec<&str> = root_fields(&document, &operation.node)
                 .iter()
                 .map(|field| field.node.name.node.as_str())

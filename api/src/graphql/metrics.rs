@@ -15,11 +15,14 @@ use async_graphql::{
         NextRequest, NextSubscribe,
     },
     futures_util::stream::{BoxStream, Stream, StreamExt},
-    parser::types::{self, ExecutableDocument},
+    parser::types::ExecutableDocument,
 };
 use service::metrics;
 
-use super::{document::selected_operation, error::code};
+use super::{
+    document::{operation_keyword, selected_operation},
+    error::code,
+};
 
 /// Type label of requests rejected before their operation was parsed: syntax errors,
 /// oversized requests and throttled sign-ins.
@@ -130,11 +133,7 @@ impl Extension for TypeExtension {
         if let Some(shared) = ctx.data_opt::<SharedOperation>() {
             let mut operation = shared.lock();
             if let Some(selected) = selected_operation(&document, operation.name.as_deref()) {
-                operation.kind = Some(match selected.node.ty {
-                    types::OperationType::Query => "query",
-                    types::OperationType::Mutation => "mutation",
-                    types::OperationType::Subscription => "subscription",
-                });
+                operation.kind = Some(operation_keyword(selected.node.ty));
             }
         }
         Ok(document)
