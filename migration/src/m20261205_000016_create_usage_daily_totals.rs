@@ -3,8 +3,8 @@
 //! counted records into this table, one row per tenant, UTC day, provider, model, agent and
 //! user of each batch it moves. Reports sum these rows with the raw records.
 //!
-//! A key may have several rows, one per batch, so the rows need no unique key; that keeps
-//! `ON DELETE SET NULL` of a deleted agent or user from colliding two rows. The ids come
+//! A key may have several rows, one per batch, so the rows need no unique key. Without
+//! one, `ON DELETE SET NULL` of a deleted agent or user cannot make two rows collide. The ids come
 //! from `gen_random_uuid()` because the rows are made by `INSERT ... SELECT` in the
 //! database, not by the application.
 

@@ -21,8 +21,8 @@ pub const QUEUES: [&str; 1] = [USAGE_QUEUE];
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CountUsage {
     pub tenant_id: Uuid,
-    /// The request that caused the job, for its log lines and error reports; none for
-    /// jobs of the maintenance sweep and for jobs enqueued before the field existed.
+    /// Id of the request that caused the job, for its log lines and error reports. It is
+    /// `None` for jobs of the maintenance sweep and for jobs enqueued before the field existed.
     #[serde(default)]
     pub request_id: Option<String>,
 }

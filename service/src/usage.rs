@@ -192,7 +192,7 @@ pub async fn spend(
     // One statement computes all four breakdowns: GROUPING() is 0 for the columns of the
     // grouping set that produced a row.
     //
-    // Raw records and the daily totals they were rolled up into are read alike; a day of
+    // Raw records and the daily totals they were rolled up into are read alike. A day of
     // totals counts when its start lies in the range.
     const SQL: &str = r#"
         WITH usage AS (

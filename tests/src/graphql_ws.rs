@@ -118,7 +118,7 @@ impl Connection {
             .await
     }
 
-    /// Returns the next protocol message or the closing frame, answering pings on the way.
+    /// Returns the next protocol message or the closing frame, replying to pings meanwhile.
     pub async fn receive(&mut self, timeout: Duration) -> anyhow::Result<Received> {
         let read = async {
             while let Some(frame) = self.socket.next().await {

@@ -15,8 +15,8 @@ use tests::{
 
 const MOCK_MODEL: &str = "gpt-4o-mini";
 
-/// The value of the series `name` whose labels include every pair of `labels`, summed
-/// over the series that match.
+/// Returns the sum of the series `name` whose labels include every pair of `labels`, or
+/// `None` when no series matches.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut found = None;
     for line in text.lines().filter(|line| !line.starts_with('#')) {
@@ -146,7 +146,7 @@ async fn graphql_operations_counted_by_name_type_and_outcome() {
         ),
         Some(2.0)
     );
-    // Every bucket up to +Inf holds both requests by then.
+    // The +Inf bucket counts every request.
     assert_eq!(
         sample(
             &text,

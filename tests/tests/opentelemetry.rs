@@ -1,7 +1,7 @@
 //! OpenTelemetry export: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans of a request reach
 //! the collector over OTLP/HTTP, carrying the request id and the service name.
 //!
-//! The log subscriber is process-wide, so this file holds one test and installs it first.
+//! The log subscriber is process-wide, so this file contains one test, which installs it first.
 
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,6 @@
 //! Graceful shutdown: a stopping api finishes running replies within the grace period,
-//! stores those it must cut off as interrupted with their usage, refuses new messages, and
-//! tells WebSocket clients it is going away; a stopping worker leaves queued work for the
+//! stores those it must cut off as interrupted with their usage, rejects new messages, and
+//! closes WebSockets with code 1001 (going away); a stopping worker leaves queued work for the
 //! next one.
 
 use std::time::Duration;
@@ -155,7 +155,7 @@ async fn running_reply_finishes_before_stop() {
     } = streaming_reply("drain@example.com", 20, Vec::new()).await;
 
     let api = app.stop_api();
-    // The instance reports itself unready and refuses new messages, even on a connection
+    // The instance reports itself unready and rejects new messages, even on a connection
     // that is still open, while the running reply goes on.
     app.eventually(Duration::from_secs(5), || async {
         app.platform.generations.is_draining().then_some(())
@@ -179,10 +179,10 @@ async fn running_reply_finishes_before_stop() {
         )
         .await
         .unwrap();
-    let refused = until_complete(&mut connection, "late").await;
+    let rejected = until_complete(&mut connection, "late").await;
     assert_eq!(
-        refused[0]["errors"][0]["extensions"]["code"], "UNAVAILABLE",
-        "{refused:?}"
+        rejected[0]["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{rejected:?}"
     );
 
     let rest = until_complete(&mut connection, "reply").await;

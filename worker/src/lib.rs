@@ -26,7 +26,7 @@ const CONCURRENCY: usize = 4;
 
 /// Runs the queue consumers, the sweep, the provider probes and the metrics server on
 /// `metrics_listener` until `shutdown` is cancelled. Then takes no new job and lets the
-/// running ones finish for up to `SHUTDOWN_GRACE_SECONDS`; a job cut off after that stays
+/// running ones finish for up to `SHUTDOWN_GRACE_SECONDS`. A job cut off after that stays
 /// in Redis, and apalis gives it to another worker once this one's heartbeat expires.
 pub async fn run(
     platform: Platform,

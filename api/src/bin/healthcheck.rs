@@ -1,5 +1,5 @@
-//! Container health check: `healthcheck URL` exits with 0 when a GET of URL answers with a
-//! 2xx status within five seconds, and with 1 otherwise. The runtime image has no curl.
+//! Container health check: `healthcheck URL` exits with 0 when a GET of URL returns a 2xx
+//! status within five seconds, and with 1 otherwise. The runtime image has no curl.
 
 use std::{process::ExitCode, time::Duration};
 

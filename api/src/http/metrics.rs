@@ -9,8 +9,8 @@ use service::metrics;
 
 use super::AppState;
 
-/// Renders the metrics. With `METRICS_BEARER_TOKEN` set, answers 401 to requests that do
-/// not bear it.
+/// Renders the metrics. With `METRICS_BEARER_TOKEN` set, returns 401 to requests without
+/// that token.
 pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)

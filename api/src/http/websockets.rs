@@ -8,7 +8,7 @@ use tokio_util::{
     task::{TaskTracker, task_tracker::TrackedFuture},
 };
 
-/// Tracks the connections' tasks and tells them when to close.
+/// Tracker of the connections' tasks, with the signal that makes them close.
 #[derive(Clone, Default)]
 pub struct WebSockets {
     tasks: TaskTracker,

@@ -64,7 +64,7 @@ impl GenerationRegistry {
         self.draining.cancel();
     }
 
-    /// Whether the process is shutting down and starts no new generation.
+    /// Returns whether the process is shutting down and starts no new generation.
     pub fn is_draining(&self) -> bool {
         self.draining.is_cancelled()
     }
@@ -74,7 +74,8 @@ impl GenerationRegistry {
         self.interrupting.cancel();
     }
 
-    /// Whether running generations were told to stop because the process is shutting down.
+    /// Returns whether running generations were stopped because the process is shutting
+    /// down.
     pub fn is_interrupting(&self) -> bool {
         self.interrupting.is_cancelled()
     }
