@@ -16,6 +16,7 @@ use crate::auth::{bearer_token, header_text};
 use crate::chat::{self, ChatCall};
 use crate::format::{ChatFormat, ErrorReply, WireFormat, retry_after_seconds};
 use crate::reply::{Finish, Reply};
+use crate::scripted::{MockToolCall, argument_fragments};
 use crate::state::MockState;
 use crate::stream::sse_event;
 
@@ -161,8 +162,26 @@ impl ChatFormat for Messages {
         request["max_tokens"].as_u64()
     }
 
+    /// Builds a `message` with one text block, or with one `tool_use` block per tool call.
     fn completion(&self, reply: &Reply) -> Value {
-        let content = json!([{"type": "text", "text": reply.text()}]);
+        let content = if reply.finish == Finish::ToolCalls {
+            let blocks: Vec<Value> = reply
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(index, call)| {
+                    json!({
+                        "type": "tool_use",
+                        "id": tool_use_id(reply, index),
+                        "name": call.name,
+                        "input": call.arguments,
+                    })
+                })
+                .collect();
+            json!(blocks)
+        } else {
+            json!([{"type": "text", "text": reply.text()}])
+        };
         let stop_reason = json!(stop_reason(reply.finish));
         self.message(reply, content, stop_reason, reply.output_tokens())
     }
@@ -177,7 +196,11 @@ impl ChatFormat for Messages {
         ]
     }
 
-    fn content_start(&self, _reply: &Reply) -> Vec<String> {
+    /// Starts the text block at index 0. A reply of tool calls has no text block.
+    fn content_start(&self, reply: &Reply) -> Vec<String> {
+        if reply.finish == Finish::ToolCalls {
+            return Vec::new();
+        }
         vec![event(&json!({
             "type": "content_block_start",
             "index": 0,
@@ -193,18 +216,49 @@ impl ChatFormat for Messages {
         }))
     }
 
-    /// Builds `content_block_stop`, `message_delta` with the stop reason and the final output
-    /// count, and `message_stop`.
+    /// Builds the `tool_use` block at content block `index`: `content_block_start` with an
+    /// empty `input`, two `input_json_delta` events with the halves of the arguments text,
+    /// and `content_block_stop`.
+    fn tool_call_frames(&self, reply: &Reply, index: usize, call: &MockToolCall) -> Vec<String> {
+        let mut frames = vec![event(&json!({
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {
+                "type": "tool_use",
+                "id": tool_use_id(reply, index),
+                "name": call.name,
+                "input": {},
+            },
+        }))];
+        let arguments = call.arguments_text();
+        for fragment in argument_fragments(&arguments) {
+            frames.push(event(&json!({
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": fragment},
+            })));
+        }
+        frames.push(event(
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+        frames
+    }
+
+    /// Builds `content_block_stop` of the text block, `message_delta` with the stop reason
+    /// and the final output count, and `message_stop`. Each `tool_use` block has already
+    /// sent its own `content_block_stop`.
     fn stream_closing(&self, reply: &Reply) -> Vec<String> {
-        vec![
-            event(&json!({"type": "content_block_stop", "index": 0})),
-            event(&json!({
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(reply.finish), "stop_sequence": null},
-                "usage": {"output_tokens": reply.output_tokens()},
-            })),
-            event(&json!({"type": "message_stop"})),
-        ]
+        let mut frames = Vec::new();
+        if reply.finish != Finish::ToolCalls {
+            frames.push(event(&json!({"type": "content_block_stop", "index": 0})));
+        }
+        frames.push(event(&json!({
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason(reply.finish), "stop_sequence": null},
+            "usage": {"output_tokens": reply.output_tokens()},
+        })));
+        frames.push(event(&json!({"type": "message_stop"})));
+        frames
     }
 
     fn stream_error(&self, _reply: &Reply) -> String {
@@ -221,10 +275,16 @@ fn event(payload: &Value) -> String {
     sse_event(name, payload)
 }
 
+/// Returns the id of the `tool_use` block at `index` of the reply, such as `toolu_mock_1_0`.
+fn tool_use_id(reply: &Reply, index: usize) -> String {
+    format!("toolu_mock_{}_{index}", reply.sequence)
+}
+
 fn stop_reason(finish: Finish) -> &'static str {
     match finish {
         Finish::Stop => "end_turn",
         Finish::Length => "max_tokens",
+        Finish::ToolCalls => "tool_use",
     }
 }
 

@@ -1,5 +1,6 @@
 //! The steps that every chat request takes, whatever its wire format: parse the body, record
-//! it, check it, apply a queued failure, then stream or return the reply.
+//! it, check it, apply a queued failure or take a scripted reply, then stream or return the
+//! reply.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::format::{ChatFormat, ErrorReply};
-use crate::reply::{Interruption, Reply, plan_length, prompt_tokens, reply_tokens};
+use crate::reply::{Interruption, Reply, plan_content, prompt_tokens};
 use crate::state::{MockState, ReceivedRequest};
-use crate::{MockConfig, MockFailure, stream};
+use crate::{MockConfig, MockFailure, MockReply, stream};
 
 /// A chat request whose credentials the format's handler has already checked.
 pub(crate) struct ChatCall<'a> {
@@ -78,12 +79,20 @@ pub(crate) async fn respond(
         None => None,
     };
 
+    // A failure takes precedence, and the scripted reply stays queued for the next request.
+    let scripted = if interruption.is_none() {
+        state.take_reply()
+    } else {
+        None
+    };
+
     let config = state.config;
-    let reply = plan_reply(state, format, request, interruption);
+    let reply = plan_reply(state, format, request, interruption, scripted);
     tracing::debug!(
         format = ?format.wire_format(),
         reply.sequence = reply.sequence,
         tokens = reply.tokens.len(),
+        tool_calls = reply.tool_calls.len(),
         "mock chat reply"
     );
 
@@ -103,15 +112,18 @@ fn plan_reply(
     format: &impl ChatFormat,
     request: Value,
     interruption: Option<Interruption>,
+    scripted: Option<MockReply>,
 ) -> Reply {
-    let (length, finish) = plan_length(format.max_tokens(&request), state.config.tokens);
+    let limit = format.max_tokens(&request);
+    let (tokens, tool_calls, finish) = plan_content(scripted, limit, state.config.tokens);
     Reply {
         sequence: state.next_sequence(),
         created: unix_seconds(),
         model: format.model(&request),
         prompt_tokens: prompt_tokens(&request),
         request,
-        tokens: reply_tokens(length),
+        tokens,
+        tool_calls,
         finish,
         interruption,
     }
@@ -123,7 +135,7 @@ async fn completion_response(
     reply: &Reply,
     config: &MockConfig,
 ) -> Response {
-    let gaps = u32::try_from(reply.tokens.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    let gaps = u32::try_from(reply.chunk_count().saturating_sub(1)).unwrap_or(u32::MAX);
     tokio::time::sleep(config.time_to_first_token + config.gap.saturating_mul(gaps)).await;
     Json(format.completion(reply)).into_response()
 }

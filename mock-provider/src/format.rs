@@ -8,6 +8,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::reply::Reply;
+use crate::scripted::MockToolCall;
 
 /// A provider's chat wire format. Each is served under its provider's own paths, so one
 /// server can take the place of all five providers at once.
@@ -86,7 +87,9 @@ pub(crate) fn retry_after_seconds(delay: Duration) -> HeaderValue {
 /// once, [`content_start`](ChatFormat::content_start) and the first
 /// [`content_frame`](ChatFormat::content_frame) after the time to first token, one content
 /// frame per gap, then [`stream_closing`](ChatFormat::stream_closing), or
-/// [`stream_error`](ChatFormat::stream_error) when a failure was queued.
+/// [`stream_error`](ChatFormat::stream_error) when a failure was queued. A reply of scripted
+/// tool calls sends the [`tool_call_frames`](ChatFormat::tool_call_frames) of one call per
+/// gap in place of content frames.
 pub(crate) trait ChatFormat {
     fn wire_format(&self) -> WireFormat;
 
@@ -128,6 +131,9 @@ pub(crate) trait ChatFormat {
 
     /// Builds the frame that carries the content chunk at `index`.
     fn content_frame(&self, reply: &Reply, index: usize, text: &str) -> String;
+
+    /// Builds the frames that carry the tool call at `index`, sent together.
+    fn tool_call_frames(&self, reply: &Reply, index: usize, call: &MockToolCall) -> Vec<String>;
 
     /// Builds the frames after the last content frame of a complete reply: the finish reason,
     /// the usage and the end marker, as the provider sends them.

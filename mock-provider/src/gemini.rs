@@ -16,6 +16,7 @@ use crate::auth::{bearer_token, header_text};
 use crate::chat::{self, ChatCall};
 use crate::format::{ChatFormat, ErrorReply, WireFormat};
 use crate::reply::{Finish, Reply};
+use crate::scripted::MockToolCall;
 use crate::state::MockState;
 
 const API_KEY_HEADER: &str = "x-goog-api-key";
@@ -166,8 +167,13 @@ impl ChatFormat for GenerateContent {
         request["generationConfig"]["maxOutputTokens"].as_u64()
     }
 
+    /// Builds a response with one text part, or with one `functionCall` part per tool call.
     fn completion(&self, reply: &Reply) -> Value {
-        let parts = json!([{"text": reply.text()}]);
+        let parts = if reply.finish == Finish::ToolCalls {
+            reply.tool_calls.iter().map(function_call_part).collect()
+        } else {
+            json!([{"text": reply.text()}])
+        };
         response(reply, parts, Some(reply.finish), reply.output_tokens())
     }
 
@@ -176,6 +182,14 @@ impl ChatFormat for GenerateContent {
         let candidates_tokens = i64::try_from(index + 1).unwrap_or(i64::MAX);
         let parts = json!([{ "text": text }]);
         sse_data(&response(reply, parts, None, candidates_tokens))
+    }
+
+    /// Builds one response with the call's `functionCall` part, because Gemini sends a call
+    /// whole, and usage with the running totals so far.
+    fn tool_call_frames(&self, reply: &Reply, index: usize, call: &MockToolCall) -> Vec<String> {
+        let candidates_tokens = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        let parts = json!([function_call_part(call)]);
+        vec![sse_data(&response(reply, parts, None, candidates_tokens))]
     }
 
     /// Builds the last response: an empty text part, the finish reason and the final usage.
@@ -211,6 +225,12 @@ fn response(reply: &Reply, parts: Value, finish: Option<Finish>, candidates_toke
     })
 }
 
+/// Builds a `functionCall` part. Gemini's `args` is a JSON object, sent as the call's
+/// arguments are.
+fn function_call_part(call: &MockToolCall) -> Value {
+    json!({"functionCall": {"name": call.name, "args": call.arguments}})
+}
+
 /// Builds `usageMetadata`, leaving out zero counts as Google's JSON does.
 fn usage_metadata(prompt_tokens: i64, candidates_tokens: i64) -> Value {
     let counts = [
@@ -236,9 +256,10 @@ fn sse_data(data: &Value) -> String {
     format!("data: {data}\r\n\r\n")
 }
 
+/// Returns Gemini's `finishReason`. Gemini reports `STOP` also after function calls.
 fn finish_reason(finish: Finish) -> &'static str {
     match finish {
-        Finish::Stop => "STOP",
+        Finish::Stop | Finish::ToolCalls => "STOP",
         Finish::Length => "MAX_TOKENS",
     }
 }

@@ -21,6 +21,24 @@
 //! input tokens counted by [`prompt_tokens`] and one output token per content chunk, timed by
 //! [`MockConfig`]. [`MockProvider::fail_next`] makes the next chat request of any format fail
 //! in that format's own way.
+//!
+//! [`MockProvider::reply_next`] replaces the deterministic text of the next reply with a
+//! [`MockReply`]: an exact text, or tool calls that drive a client's tool loop. Each format
+//! sends tool calls in its provider's own way:
+//! - OpenAI and Groq: for each call, a chunk with its id (`call_mock_<sequence>_<index>`),
+//!   type and name, then two chunks with the fragments of its `function.arguments`. The
+//!   finish reason is `tool_calls`. A reply that is not streamed has `message.tool_calls`
+//!   and `content: null`.
+//! - Anthropic: one `tool_use` content block per call, with id
+//!   `toolu_mock_<sequence>_<index>` and its arguments in two `input_json_delta` fragments.
+//!   The stop reason is `tool_use`.
+//! - Gemini: one `functionCall` part per call, with `name` and `args`, and the finish reason
+//!   `STOP`, which Gemini also reports after function calls. Gemini's calls carry no id.
+//! - Ollama: one line per call with the call in `message.tool_calls`, then the last line
+//!   with `done_reason` `stop`. Ollama's calls carry no id.
+//!
+//! A tool-call reply counts one output token per tool call. `<sequence>` is the number of the
+//! reply on the server, starting at 1, and `<index>` the position of the call, starting at 0.
 
 mod anthropic;
 mod auth;
@@ -33,6 +51,7 @@ mod ollama;
 mod openai;
 mod reply;
 mod routes;
+mod scripted;
 mod state;
 mod stream;
 
@@ -47,6 +66,7 @@ use tokio::task::JoinHandle;
 pub use config::{MockConfig, MockFailure};
 pub use format::WireFormat;
 pub use reply::{prompt_tokens, reply_tokens};
+pub use scripted::{MockReply, MockToolCall};
 pub use state::ReceivedRequest;
 
 use state::MockState;
@@ -143,6 +163,13 @@ impl MockProvider {
     /// per request, in order.
     pub fn fail_next(&self, failure: MockFailure) {
         self.state.push_failure(failure);
+    }
+
+    /// Queues a scripted reply for the next chat request of any format. Queued replies
+    /// apply one per request, in order. A request that a queued failure fails, or whose
+    /// body fails the format's checks, leaves the scripted reply queued for the next one.
+    pub fn reply_next(&self, reply: MockReply) {
+        self.state.push_reply(reply);
     }
 }
 

@@ -20,6 +20,7 @@ use crate::auth::bearer_token;
 use crate::chat::{self, ChatCall};
 use crate::format::{ChatFormat, ErrorReply, WireFormat, retry_after_seconds};
 use crate::reply::{Finish, Reply};
+use crate::scripted::MockToolCall;
 use crate::state::MockState;
 
 pub(crate) fn routes() -> Router<Arc<MockState>> {
@@ -132,8 +133,14 @@ impl ChatFormat for Chat {
         request["options"]["num_predict"].as_u64()
     }
 
+    /// Builds the whole reply in one object, with the tool calls in `message.tool_calls`.
     fn completion(&self, reply: &Reply) -> Value {
-        self.chat_object(reply, &reply.text(), Some(reply.finish))
+        let mut object = self.chat_object(reply, &reply.text(), Some(reply.finish));
+        if reply.finish == Finish::ToolCalls {
+            let calls: Vec<Value> = reply.tool_calls.iter().map(tool_call).collect();
+            object["message"]["tool_calls"] = json!(calls);
+        }
+        object
     }
 
     fn stream_content_type(&self) -> &'static str {
@@ -142,6 +149,14 @@ impl ChatFormat for Chat {
 
     fn content_frame(&self, reply: &Reply, _index: usize, text: &str) -> String {
         ndjson_line(&self.chat_object(reply, text, None))
+    }
+
+    /// Builds one line with empty content and the call in `message.tool_calls`, because
+    /// Ollama sends a call whole.
+    fn tool_call_frames(&self, reply: &Reply, _index: usize, call: &MockToolCall) -> Vec<String> {
+        let mut object = self.chat_object(reply, "", None);
+        object["message"]["tool_calls"] = json!([tool_call(call)]);
+        vec![ndjson_line(&object)]
     }
 
     fn stream_closing(&self, reply: &Reply) -> Vec<String> {
@@ -161,9 +176,16 @@ fn ndjson_line(object: &Value) -> String {
     format!("{object}\n")
 }
 
+/// Builds an entry of `message.tool_calls`. Ollama's `arguments` is a JSON object, sent as
+/// the call's arguments are.
+fn tool_call(call: &MockToolCall) -> Value {
+    json!({"function": {"name": call.name, "arguments": call.arguments}})
+}
+
+/// Returns Ollama's `done_reason`. Ollama reports `stop` also after tool calls.
 fn done_reason(finish: Finish) -> &'static str {
     match finish {
-        Finish::Stop => "stop",
+        Finish::Stop | Finish::ToolCalls => "stop",
         Finish::Length => "length",
     }
 }

@@ -15,6 +15,7 @@ use crate::chat::{self, ChatCall};
 use crate::format::{ChatFormat, ErrorReply, WireFormat, retry_after_seconds};
 use crate::groq;
 use crate::reply::{Finish, Reply};
+use crate::scripted::{MockToolCall, argument_fragments};
 use crate::state::MockState;
 use crate::stream::sse_data;
 
@@ -212,7 +213,26 @@ impl ChatFormat for ChatCompletions {
             .find_map(|field| request[*field].as_u64())
     }
 
+    /// Builds a `chat.completion`. A reply of tool calls has `content: null` and the calls in
+    /// `message.tool_calls`.
     fn completion(&self, reply: &Reply) -> Value {
+        let mut message = json!({"role": "assistant", "content": reply.text(), "refusal": null});
+        if reply.finish == Finish::ToolCalls {
+            let calls: Vec<Value> = reply
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(index, call)| {
+                    json!({
+                        "id": tool_call_id(reply, index),
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments_text()},
+                    })
+                })
+                .collect();
+            message["content"] = Value::Null;
+            message["tool_calls"] = json!(calls);
+        }
         let mut completion = json!({
             "id": completion_id(reply),
             "object": "chat.completion",
@@ -221,7 +241,7 @@ impl ChatFormat for ChatCompletions {
             "system_fingerprint": null,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text(), "refusal": null},
+                "message": message,
                 "logprobs": null,
                 "finish_reason": finish_reason(reply.finish),
             }],
@@ -241,10 +261,13 @@ impl ChatFormat for ChatCompletions {
         }
     }
 
-    /// Builds the first chunk, which carries the role and empty content. Groq adds its
-    /// request id in `x_groq`.
+    /// Builds the first chunk, which carries the role and empty content, or `content: null`
+    /// before tool calls. Groq adds its request id in `x_groq`.
     fn content_start(&self, reply: &Reply) -> Vec<String> {
-        let role_delta = json!({"role": "assistant", "content": "", "refusal": null});
+        let mut role_delta = json!({"role": "assistant", "content": "", "refusal": null});
+        if reply.finish == Finish::ToolCalls {
+            role_delta["content"] = Value::Null;
+        }
         let mut chunk = self.chunk(reply, role_delta, None);
         if self.dialect == Dialect::Groq {
             chunk["x_groq"] = groq::x_groq(reply);
@@ -254,6 +277,28 @@ impl ChatFormat for ChatCompletions {
 
     fn content_frame(&self, reply: &Reply, _index: usize, text: &str) -> String {
         sse_data(&self.chunk(reply, json!({"content": text}), None))
+    }
+
+    /// Builds a chunk with the call's id, type, name and empty arguments, then two chunks
+    /// with the halves of its arguments text, as OpenAI streams a call in fragments.
+    fn tool_call_frames(&self, reply: &Reply, index: usize, call: &MockToolCall) -> Vec<String> {
+        let start = json!({"tool_calls": [{
+            "index": index,
+            "id": tool_call_id(reply, index),
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }]});
+        let mut frames = vec![sse_data(&self.chunk(reply, start, None))];
+
+        let arguments = call.arguments_text();
+        for fragment in argument_fragments(&arguments) {
+            let delta = json!({"tool_calls": [{
+                "index": index,
+                "function": {"arguments": fragment},
+            }]});
+            frames.push(sse_data(&self.chunk(reply, delta, None)));
+        }
+        frames
     }
 
     /// Builds the finish chunk, the usage chunk when requested, and `[DONE]`. Groq puts the
@@ -289,10 +334,16 @@ pub(crate) fn completion_id(reply: &Reply) -> String {
     format!("chatcmpl-mock-{}", reply.sequence)
 }
 
+/// Returns the id of the tool call at `index` of the reply, such as `call_mock_1_0`.
+fn tool_call_id(reply: &Reply, index: usize) -> String {
+    format!("call_mock_{}_{index}", reply.sequence)
+}
+
 fn finish_reason(finish: Finish) -> &'static str {
     match finish {
         Finish::Stop => "stop",
         Finish::Length => "length",
+        Finish::ToolCalls => "tool_calls",
     }
 }
 

@@ -1,7 +1,9 @@
-//! The deterministic reply that every format sends: its token texts, its length, its token
-//! counts and the failure that may replace its end.
+//! The reply that every format sends: the deterministic text or a scripted reply, its
+//! length, its token counts and the failure that may replace its end.
 
 use serde_json::Value;
+
+use crate::scripted::{MockReply, MockToolCall, word_chunks};
 
 /// Words of the reply, repeated as often as needed. Each round after the first starts with
 /// a space so that the joined text reads "Hello from the mock provider. Hello from ...".
@@ -74,6 +76,8 @@ pub(crate) enum Finish {
     Stop,
     /// The request's output limit cut the reply.
     Length,
+    /// The reply is a scripted [`MockReply::ToolCalls`].
+    ToolCalls,
 }
 
 /// A failure that replaces the end of a stream.
@@ -85,7 +89,8 @@ pub(crate) enum Interruption {
     Cut { after_tokens: usize },
 }
 
-/// The reply planned for one request.
+/// The reply planned for one request. It has content chunks in `tokens` or tool calls in
+/// `tool_calls`, never both.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     /// Number of the request on this server, starting at 1, used in response ids.
@@ -97,8 +102,12 @@ pub(crate) struct Reply {
     pub(crate) request: Value,
     /// Every content chunk of the complete reply.
     pub(crate) tokens: Vec<String>,
+    /// The scripted tool calls, in order. Empty unless `finish` is [`Finish::ToolCalls`].
+    pub(crate) tool_calls: Vec<MockToolCall>,
     pub(crate) finish: Finish,
     pub(crate) prompt_tokens: i64,
+    /// A failure that replaces the end of the stream. Only the deterministic reply has one,
+    /// because a queued failure leaves the scripted replies queued.
     pub(crate) interruption: Option<Interruption>,
 }
 
@@ -108,9 +117,16 @@ impl Reply {
         self.tokens.concat()
     }
 
-    /// Returns the output token count of the complete reply, one per content chunk.
+    /// Returns the number of content chunks plus the number of tool calls. A stream sends
+    /// one of them per gap.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.tokens.len() + self.tool_calls.len()
+    }
+
+    /// Returns the output token count of the complete reply: one per content chunk and one
+    /// per tool call.
     pub(crate) fn output_tokens(&self) -> i64 {
-        i64::try_from(self.tokens.len()).unwrap_or(i64::MAX)
+        i64::try_from(self.chunk_count()).unwrap_or(i64::MAX)
     }
 
     /// Returns the content chunks that a stream sends before it ends or fails.
@@ -125,9 +141,27 @@ impl Reply {
     }
 }
 
+/// Returns the content chunks, tool calls and finish of a reply: the scripted reply's when
+/// there is one, or else the deterministic text of `configured` chunks, cut to the request's
+/// `limit`.
+pub(crate) fn plan_content(
+    scripted: Option<MockReply>,
+    limit: Option<u64>,
+    configured: usize,
+) -> (Vec<String>, Vec<MockToolCall>, Finish) {
+    match scripted {
+        Some(MockReply::ToolCalls(calls)) => (Vec::new(), calls, Finish::ToolCalls),
+        Some(MockReply::Text(text)) => (word_chunks(&text), Vec::new(), Finish::Stop),
+        None => {
+            let (length, finish) = plan_length(limit, configured);
+            (reply_tokens(length), Vec::new(), finish)
+        }
+    }
+}
+
 /// Returns how many content chunks a reply has and why it ends: `configured` chunks, or the
 /// request's `limit` with [`Finish::Length`] when that is smaller.
-pub(crate) fn plan_length(limit: Option<u64>, configured: usize) -> (usize, Finish) {
+fn plan_length(limit: Option<u64>, configured: usize) -> (usize, Finish) {
     let limit = limit.and_then(|limit| usize::try_from(limit).ok());
     match limit {
         Some(limit) if limit < configured => (limit, Finish::Length),
@@ -212,6 +246,62 @@ mod tests {
     }
 
     #[test]
+    fn scripted_text_ignores_limit() {
+        let scripted = MockReply::Text("Exactly these words".to_owned());
+
+        let (tokens, tool_calls, finish) = plan_content(Some(scripted), Some(1), 12);
+
+        assert_eq!(tokens, ["Exactly", " these", " words"]);
+        assert!(tool_calls.is_empty());
+        assert_eq!(finish, Finish::Stop);
+    }
+
+    #[test]
+    fn scripted_tool_calls_have_no_text() {
+        let call = MockToolCall {
+            name: "get_time".to_owned(),
+            arguments: json!({}),
+        };
+
+        let (tokens, tool_calls, finish) =
+            plan_content(Some(MockReply::ToolCalls(vec![call.clone()])), None, 12);
+
+        assert!(tokens.is_empty());
+        assert_eq!(tool_calls, [call]);
+        assert_eq!(finish, Finish::ToolCalls);
+    }
+
+    #[test]
+    fn deterministic_text_without_script() {
+        let (tokens, tool_calls, finish) = plan_content(None, Some(3), 12);
+
+        assert_eq!(tokens, reply_tokens(3));
+        assert!(tool_calls.is_empty());
+        assert_eq!(finish, Finish::Length);
+    }
+
+    #[test]
+    fn tool_calls_count_one_output_token_each() {
+        let call = MockToolCall {
+            name: "get_time".to_owned(),
+            arguments: json!({}),
+        };
+        let reply = Reply {
+            sequence: 1,
+            created: 0,
+            model: "m".to_owned(),
+            request: json!({}),
+            tokens: Vec::new(),
+            tool_calls: vec![call.clone(), call],
+            finish: Finish::ToolCalls,
+            prompt_tokens: 0,
+            interruption: None,
+        };
+
+        assert_eq!(reply.output_tokens(), 2);
+    }
+
+    #[test]
     fn streamed_tokens_stop_at_interruption() {
         let mut reply = Reply {
             sequence: 1,
@@ -219,6 +309,7 @@ mod tests {
             model: "m".to_owned(),
             request: json!({}),
             tokens: reply_tokens(5),
+            tool_calls: Vec::new(),
             finish: Finish::Stop,
             prompt_tokens: 0,
             interruption: Some(Interruption::Cut { after_tokens: 2 }),

@@ -1,5 +1,5 @@
 //! State shared by the request handlers of one mock server: the recorded chat requests, the
-//! queued failures and the request counter.
+//! queued failures and scripted replies, and the request counter.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
 
-use crate::{MockConfig, MockFailure, WireFormat};
+use crate::{MockConfig, MockFailure, MockReply, WireFormat};
 
 /// A chat request that the mock received, recorded before its body was checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,7 @@ pub(crate) struct MockState {
     pub(crate) config: MockConfig,
     received: Mutex<Vec<ReceivedRequest>>,
     failures: Mutex<VecDeque<MockFailure>>,
+    replies: Mutex<VecDeque<MockReply>>,
     next_sequence: AtomicU64,
 }
 
@@ -39,6 +40,7 @@ impl MockState {
             config,
             received: Mutex::new(Vec::new()),
             failures: Mutex::new(VecDeque::new()),
+            replies: Mutex::new(VecDeque::new()),
             next_sequence: AtomicU64::new(1),
         }
     }
@@ -57,6 +59,14 @@ impl MockState {
 
     pub(crate) fn take_failure(&self) -> Option<MockFailure> {
         lock(&self.failures).pop_front()
+    }
+
+    pub(crate) fn push_reply(&self, reply: MockReply) {
+        lock(&self.replies).push_back(reply);
+    }
+
+    pub(crate) fn take_reply(&self) -> Option<MockReply> {
+        lock(&self.replies).pop_front()
     }
 
     /// Returns the number of the next reply, starting at 1, for response ids such as

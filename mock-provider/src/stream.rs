@@ -41,10 +41,11 @@ pub(crate) fn response(format: &impl ChatFormat, reply: &Reply, config: &MockCon
 }
 
 /// Lays out the frames. The opening goes at once. The content start and the first content
-/// chunk follow after `time_to_first_token`, then one content chunk per `gap`. The closing
-/// follows at once, or the error frame one `gap` later, or nothing for a cut stream. The time
-/// to first token passes before the first frame after the opening, also when no content
-/// chunk follows.
+/// chunk follow after `time_to_first_token`, then one content chunk per `gap`. The frames of
+/// one tool call go together. The first call is timed like the first content chunk, and each
+/// later call follows one `gap` after the previous call. The closing follows at once, or the
+/// error frame one `gap` later, or nothing for a cut stream. The time to first token passes
+/// before the first frame after the opening, also when no content chunk or tool call follows.
 fn frames(format: &impl ChatFormat, reply: &Reply, config: &MockConfig) -> Vec<Frame> {
     let mut frames: Vec<Frame> = format
         .stream_opening(reply)
@@ -74,6 +75,19 @@ fn frames(format: &impl ChatFormat, reply: &Reply, config: &MockConfig) -> Vec<F
             config.gap
         };
         push(&mut frames, gap, format.content_frame(reply, index, token));
+    }
+    let mut sent_chunk = !reply.streamed_tokens().is_empty();
+    for (index, call) in reply.tool_calls.iter().enumerate() {
+        let mut gap = if sent_chunk {
+            config.gap
+        } else {
+            Duration::ZERO
+        };
+        for text in format.tool_call_frames(reply, index, call) {
+            push(&mut frames, gap, text);
+            gap = Duration::ZERO;
+        }
+        sent_chunk = true;
     }
 
     match reply.interruption {
@@ -108,6 +122,7 @@ mod tests {
     use super::*;
     use crate::format::{ErrorReply, WireFormat};
     use crate::reply::{Finish, reply_tokens};
+    use crate::scripted::MockToolCall;
 
     /// A format whose frames name their place in the stream.
     struct Labelled {
@@ -155,6 +170,18 @@ mod tests {
             format!("{index}:{text}")
         }
 
+        fn tool_call_frames(
+            &self,
+            _reply: &Reply,
+            index: usize,
+            call: &MockToolCall,
+        ) -> Vec<String> {
+            vec![
+                format!("{index}:{}", call.name),
+                format!("{index}:arguments"),
+            ]
+        }
+
         fn stream_closing(&self, _reply: &Reply) -> Vec<String> {
             vec!["finish".to_owned(), "end".to_owned()]
         }
@@ -174,6 +201,7 @@ mod tests {
             model: "m".to_owned(),
             request: json!({}),
             tokens: reply_tokens(tokens),
+            tool_calls: Vec::new(),
             finish: Finish::Stop,
             prompt_tokens: 0,
             interruption,
@@ -183,7 +211,7 @@ mod tests {
     fn layout(content_start: bool, reply: &Reply) -> Vec<(u128, String)> {
         let config = MockConfig {
             time_to_first_token: TTFT,
-            tokens: reply.tokens.len(),
+            tokens: reply.chunk_count(),
             gap: GAP,
         };
         frames(&Labelled { content_start }, reply, &config)
@@ -226,6 +254,36 @@ mod tests {
                 (0, "opening"),
                 (100, "0:Hello"),
                 (10, "1: from"),
+                (0, "finish"),
+                (0, "end"),
+            ])
+        );
+    }
+
+    #[test]
+    fn tool_calls_one_gap_apart() {
+        let call = |name: &str| MockToolCall {
+            name: name.to_owned(),
+            arguments: json!({}),
+        };
+        let reply = Reply {
+            tokens: Vec::new(),
+            tool_calls: vec![call("first"), call("second")],
+            finish: Finish::ToolCalls,
+            ..reply(0, None)
+        };
+
+        let frames = layout(true, &reply);
+
+        assert_eq!(
+            frames,
+            owned(&[
+                (0, "opening"),
+                (100, "content start"),
+                (0, "0:first"),
+                (0, "0:arguments"),
+                (10, "1:second"),
+                (0, "1:arguments"),
                 (0, "finish"),
                 (0, "end"),
             ])

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use mock_provider::{
-    MockConfig, MockFailure, MockProvider, ReceivedRequest, WireFormat, prompt_tokens, reply_tokens,
+    MockConfig, MockFailure, MockProvider, MockReply, MockToolCall, ReceivedRequest, WireFormat,
+    prompt_tokens, reply_tokens,
 };
 use serde_json::{Value, json};
 
@@ -52,6 +53,20 @@ fn sse_events(body: &str) -> Vec<(Option<String>, Value)> {
             )
         })
         .collect()
+}
+
+/// Builds a reply of two calls with JSON object arguments.
+fn scripted_calls() -> MockReply {
+    MockReply::ToolCalls(vec![
+        MockToolCall {
+            name: "get_weather".to_owned(),
+            arguments: json!({"city": "Paris"}),
+        },
+        MockToolCall {
+            name: "get_time".to_owned(),
+            arguments: json!({"zone": "UTC"}),
+        },
+    ])
 }
 
 // Anthropic
@@ -141,6 +156,87 @@ async fn anthropic_message_not_streamed() {
     assert_eq!(message["stop_reason"], "max_tokens");
     assert_eq!(message["usage"]["input_tokens"], 6);
     assert_eq!(message["usage"]["output_tokens"], 4);
+}
+
+#[tokio::test]
+async fn anthropic_stream_tool_use_blocks() {
+    let mock = start(3).await;
+    mock.reply_next(scripted_calls());
+
+    let response = post_anthropic(&mock, &anthropic_body(true)).await;
+
+    assert_eq!(response.status(), 200);
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events
+        .iter()
+        .map(|(name, _)| name.as_deref().unwrap())
+        .collect();
+    let block = [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+    ];
+    let expected: Vec<&str> = ["message_start", "ping"]
+        .into_iter()
+        .chain(block)
+        .chain(block)
+        .chain(["message_delta", "message_stop"])
+        .collect();
+    assert_eq!(names, expected);
+    let calls = [
+        ("get_weather", r#"{"city":"Paris"}"#),
+        ("get_time", r#"{"zone":"UTC"}"#),
+    ];
+    for (index, (name, arguments)) in calls.into_iter().enumerate() {
+        let first = 2 + 4 * index;
+        assert_eq!(
+            events[first].1,
+            json!({
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {
+                    "type": "tool_use",
+                    "id": format!("toolu_mock_1_{index}"),
+                    "name": name,
+                    "input": {},
+                },
+            })
+        );
+        let mut fragments = String::new();
+        for (_, data) in &events[first + 1..first + 3] {
+            assert_eq!(data["index"], index, "{data}");
+            assert_eq!(data["delta"]["type"], "input_json_delta", "{data}");
+            fragments.push_str(data["delta"]["partial_json"].as_str().unwrap());
+        }
+        assert_eq!(fragments, arguments);
+        assert_eq!(events[first + 3].1["index"], index);
+    }
+    let delta = &events[10].1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert_eq!(delta["usage"]["output_tokens"], 2);
+}
+
+#[tokio::test]
+async fn anthropic_message_tool_use_blocks() {
+    let mock = start(3).await;
+    mock.reply_next(scripted_calls());
+
+    let response = post_anthropic(&mock, &anthropic_body(false)).await;
+
+    assert_eq!(response.status(), 200);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(
+        message["content"],
+        json!([
+            {"type": "tool_use", "id": "toolu_mock_1_0", "name": "get_weather",
+             "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_mock_1_1", "name": "get_time",
+             "input": {"zone": "UTC"}},
+        ])
+    );
+    assert_eq!(message["stop_reason"], "tool_use");
+    assert_eq!(message["usage"]["output_tokens"], 2);
 }
 
 #[tokio::test]
@@ -329,6 +425,40 @@ async fn gemini_not_streamed_with_max_output() {
     );
     assert_eq!(received[0].api_key, "AIza-test");
     assert_eq!(received[0].bearer_token, "");
+}
+
+#[tokio::test]
+async fn gemini_function_call_parts() {
+    let mock = start(3).await;
+    mock.reply_next(scripted_calls());
+    mock.reply_next(scripted_calls());
+    let weather = json!({"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}});
+    let time = json!({"functionCall": {"name": "get_time", "args": {"zone": "UTC"}}});
+
+    let streamed = post_gemini(
+        &mock,
+        "gemini-2.5-flash:streamGenerateContent?alt=sse",
+        &gemini_body(),
+    )
+    .await;
+    let whole = post_gemini(&mock, "gemini-2.5-flash:generateContent", &gemini_body()).await;
+
+    let events = sse_events(&streamed.text().await.unwrap());
+    assert_eq!(events.len(), 2 + 1);
+    for (index, part) in [&weather, &time].into_iter().enumerate() {
+        let candidate = &events[index].1["candidates"][0];
+        assert_eq!(candidate["content"]["parts"], json!([part]));
+        assert_eq!(candidate.get("finishReason"), None);
+    }
+    let last = &events[2].1;
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 2);
+
+    let reply: Value = whole.json().await.unwrap();
+    let candidate = &reply["candidates"][0];
+    assert_eq!(candidate["content"]["parts"], json!([weather, time]));
+    assert_eq!(candidate["finishReason"], "STOP");
+    assert_eq!(reply["usageMetadata"]["candidatesTokenCount"], 2);
 }
 
 #[tokio::test]
@@ -575,6 +705,43 @@ async fn ollama_not_streamed_on_request() {
     assert_eq!(reply["message"]["content"], "Hello from");
     assert_eq!(reply["done"], true);
     assert_eq!(reply["done_reason"], "length");
+    assert_eq!(reply["eval_count"], 2);
+}
+
+#[tokio::test]
+async fn ollama_tool_calls_in_message() {
+    let mock = start(3).await;
+    mock.reply_next(scripted_calls());
+    mock.reply_next(scripted_calls());
+    let weather = json!({"function": {"name": "get_weather", "arguments": {"city": "Paris"}}});
+    let time = json!({"function": {"name": "get_time", "arguments": {"zone": "UTC"}}});
+    let mut not_streamed = ollama_body();
+    not_streamed["stream"] = json!(false);
+
+    let streamed = post_ollama(&mock, &ollama_body()).await;
+    let whole = post_ollama(&mock, &not_streamed).await;
+
+    let lines: Vec<Value> = streamed
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2 + 1);
+    for (index, call) in [&weather, &time].into_iter().enumerate() {
+        assert_eq!(lines[index]["message"]["content"], "");
+        assert_eq!(lines[index]["message"]["tool_calls"], json!([call]));
+        assert_eq!(lines[index]["done"], false);
+    }
+    assert_eq!(lines[2]["done"], true);
+    assert_eq!(lines[2]["done_reason"], "stop");
+    assert_eq!(lines[2]["eval_count"], 2);
+
+    let reply: Value = whole.json().await.unwrap();
+    assert_eq!(reply["message"]["content"], "");
+    assert_eq!(reply["message"]["tool_calls"], json!([weather, time]));
+    assert_eq!(reply["done_reason"], "stop");
     assert_eq!(reply["eval_count"], 2);
 }
 

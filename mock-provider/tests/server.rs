@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mock_provider::{MockConfig, MockFailure, MockProvider, prompt_tokens, reply_tokens};
+use mock_provider::{
+    MockConfig, MockFailure, MockProvider, MockReply, MockToolCall, prompt_tokens, reply_tokens,
+};
 use serde_json::{Value, json};
 
 fn chat_body(stream: bool, include_usage: bool) -> Value {
@@ -40,6 +42,99 @@ fn sse_data(body: &str) -> Vec<String> {
         .filter_map(|event| event.strip_prefix("data: "))
         .map(str::to_owned)
         .collect()
+}
+
+/// Builds a reply of two calls: one with JSON arguments, and one with malformed argument text
+/// that the mock sends raw.
+fn scripted_calls() -> MockReply {
+    MockReply::ToolCalls(vec![
+        MockToolCall {
+            name: "get_weather".to_owned(),
+            arguments: json!({"city": "Paris"}),
+        },
+        MockToolCall {
+            name: "get_time".to_owned(),
+            arguments: json!(r#"{"zone":"#),
+        },
+    ])
+}
+
+#[tokio::test]
+async fn stream_tool_calls_follow_openai_format() {
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    mock.reply_next(scripted_calls());
+
+    let response = post(&mock, &chat_body(true, true)).await;
+
+    assert_eq!(response.status(), 200);
+    let data = sse_data(&response.text().await.unwrap());
+    assert_eq!(data.len(), 1 + 2 * 3 + 1 + 1 + 1, "data: {data:?}");
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": null, "refusal": null})
+    );
+    let expected = [
+        ("get_weather", r#"{"city":"Paris"}"#),
+        ("get_time", r#"{"zone":"#),
+    ];
+    for (index, (name, arguments)) in expected.into_iter().enumerate() {
+        let first = 1 + 3 * index;
+        assert_eq!(
+            chunks[first]["choices"][0]["delta"]["tool_calls"],
+            json!([{
+                "index": index,
+                "id": format!("call_mock_1_{index}"),
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }])
+        );
+        let mut fragments = Vec::new();
+        for chunk in &chunks[first + 1..first + 3] {
+            let call = &chunk["choices"][0]["delta"]["tool_calls"][0];
+            assert_eq!(call["index"], index, "{chunk}");
+            assert_eq!(call.get("id"), None, "{chunk}");
+            fragments.push(call["function"]["arguments"].as_str().unwrap());
+        }
+        assert!(fragments.iter().all(|f| !f.is_empty()), "{fragments:?}");
+        assert_eq!(fragments.concat(), arguments);
+    }
+    assert_eq!(chunks[7]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(chunks[8]["usage"]["completion_tokens"], 2);
+}
+
+#[tokio::test]
+async fn completion_tool_calls_follow_openai_format() {
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    mock.reply_next(scripted_calls());
+
+    let response = post(&mock, &chat_body(false, false)).await;
+
+    assert_eq!(response.status(), 200);
+    let completion: Value = response.json().await.unwrap();
+    let choice = &completion["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    assert_eq!(
+        choice["message"]["tool_calls"],
+        json!([
+            {
+                "id": "call_mock_1_0",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": r#"{"city":"Paris"}"#},
+            },
+            {
+                "id": "call_mock_1_1",
+                "type": "function",
+                "function": {"name": "get_time", "arguments": r#"{"zone":"#},
+            },
+        ])
+    );
+    assert_eq!(completion["usage"]["completion_tokens"], 2);
 }
 
 #[tokio::test]
