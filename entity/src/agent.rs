@@ -29,6 +29,13 @@ pub struct Model {
     pub fallback_provider: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub fallback_model: Option<String>,
+    /// Names of the tools the agent may call, as a JSON array of strings: built-in tool
+    /// names and names of the tenant's tools.
+    pub tools: Json,
+    /// Model calls a run may make before it fails.
+    pub max_steps: i32,
+    /// Wall-clock time a run may take from its first start.
+    pub run_timeout_seconds: i32,
     /// Author of the agent, set to `None` when that user is deleted.
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

@@ -221,3 +221,53 @@ mod tests {
         assert!(result.is_err());
     }
 }
+
+/// Lifecycle state of an agent run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRunStatus {
+    /// Created and waiting for a worker.
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// A worker holds the run's lease and is working on it.
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl AgentRunStatus {
+    /// Whether the run has ended and will not change again.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// Outcome of one tool call.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum ToolExecutionStatus {
+    /// Written before the tool runs; still in this state, it means the call is under way or
+    /// its process died.
+    #[sea_orm(string_value = "started")]
+    Started,
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    /// The tool ran and failed, or its arguments were refused before it ran.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// The process running the call died before recording its outcome, so the call may or
+    /// may not have taken effect. It is not run again.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+}

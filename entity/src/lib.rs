@@ -5,6 +5,8 @@
 //! amounts are `i64`.
 
 pub mod agent;
+pub mod agent_run;
+pub mod agent_run_step;
 pub mod api_key;
 pub mod audit_log;
 pub mod conversation;
@@ -21,11 +23,13 @@ pub mod task;
 pub mod tenant;
 pub mod tenant_plan;
 pub mod tenant_setting;
+pub mod tool;
+pub mod tool_execution;
 pub mod usage_counter;
 pub mod usage_record;
 pub mod user;
 
 pub use enums::{
-    FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority, TaskStatus,
-    TenantStatus,
+    AgentRunStatus, FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority,
+    TaskStatus, TenantStatus, ToolExecutionStatus,
 };

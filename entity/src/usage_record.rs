@@ -15,6 +15,8 @@ pub struct Model {
     pub agent_id: Option<Uuid>,
     pub conversation_id: Option<Uuid>,
     pub message_id: Option<Uuid>,
+    /// The agent run whose step caused the usage.
+    pub agent_run_id: Option<Uuid>,
     #[sea_orm(column_type = "Text")]
     pub provider: String,
     #[sea_orm(column_type = "Text")]

@@ -16,7 +16,7 @@ use crate::{
     chat::provider_available,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_tenant_page},
-    plans, tenant_settings,
+    plans, tenant_settings, tools,
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
 
@@ -32,7 +32,22 @@ pub struct CreateAgent {
     /// with `fallback_model`.
     pub fallback_provider: Option<ProviderKind>,
     pub fallback_model: Option<String>,
+    /// Names of the built-in and tenant tools the agent may call.
+    pub tools: Vec<String>,
+    /// Model calls a run may make; [`DEFAULT_MAX_STEPS`] when `None`.
+    pub max_steps: Option<i32>,
+    /// Seconds a run may take; [`DEFAULT_RUN_TIMEOUT_SECONDS`] when `None`.
+    pub run_timeout_seconds: Option<i32>,
 }
+
+/// Model calls an agent run may make unless the agent sets its own limit.
+pub const DEFAULT_MAX_STEPS: i32 = 8;
+/// Highest step limit an agent may set.
+pub const MAX_STEPS_LIMIT: i32 = 100;
+/// Seconds an agent run may take unless the agent sets its own limit.
+pub const DEFAULT_RUN_TIMEOUT_SECONDS: i32 = 600;
+/// Highest run time limit an agent may set: one day.
+pub const RUN_TIMEOUT_LIMIT_SECONDS: i32 = 86_400;
 
 /// Changes to an agent; `None` leaves a field as it is.
 #[derive(Default)]
@@ -47,6 +62,9 @@ pub struct UpdateAgent {
     /// `Some(None)` removes the fallback provider; the fallback model must then be removed too.
     pub fallback_provider: Option<Option<ProviderKind>>,
     pub fallback_model: Option<Option<String>>,
+    pub tools: Option<Vec<String>>,
+    pub max_steps: Option<i32>,
+    pub run_timeout_seconds: Option<i32>,
 }
 
 pub async fn create(
@@ -70,8 +88,16 @@ pub async fn create(
         input.fallback_model.as_deref(),
     )?;
 
+    let max_steps = check_max_steps(input.max_steps.unwrap_or(DEFAULT_MAX_STEPS))?;
+    let run_timeout_seconds = check_run_timeout(
+        input
+            .run_timeout_seconds
+            .unwrap_or(DEFAULT_RUN_TIMEOUT_SECONDS),
+    )?;
+
     let now = Utc::now();
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let tools = tools::check_agent_tools(&txn, ctx, "tools", &input.tools).await?;
     let tenant = plans::lock_limits(&txn, ctx.tenant_id).await?;
     let agents = agent::Entity::find()
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
@@ -90,6 +116,9 @@ pub async fn create(
         max_tokens: Set(max_tokens),
         fallback_provider: Set(fallback_provider),
         fallback_model: Set(fallback_model),
+        tools: Set(serde_json::json!(tools)),
+        max_steps: Set(max_steps),
+        run_timeout_seconds: Set(run_timeout_seconds),
         created_by: Set(Some(ctx.user_id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -162,6 +191,16 @@ pub async fn update(
         let (provider, model) = check_fallback(platform, provider, model.as_deref())?;
         active.fallback_provider = Set(provider);
         active.fallback_model = Set(model);
+    }
+    if let Some(names) = &input.tools {
+        let names = tools::check_agent_tools(&txn, ctx, "tools", names).await?;
+        active.tools = Set(serde_json::json!(names));
+    }
+    if let Some(max_steps) = input.max_steps {
+        active.max_steps = Set(check_max_steps(max_steps)?);
+    }
+    if let Some(seconds) = input.run_timeout_seconds {
+        active.run_timeout_seconds = Set(check_run_timeout(seconds)?);
     }
     active.updated_at = Set(Utc::now());
 
@@ -308,6 +347,28 @@ fn check_fallback(
             "fallbackProvider",
             "must be set when fallbackModel is set",
         )),
+    }
+}
+
+fn check_max_steps(steps: i32) -> ServiceResult<i32> {
+    if (1..=MAX_STEPS_LIMIT).contains(&steps) {
+        Ok(steps)
+    } else {
+        Err(ServiceError::invalid(
+            "maxSteps",
+            format!("must be between 1 and {MAX_STEPS_LIMIT} (got {steps})"),
+        ))
+    }
+}
+
+fn check_run_timeout(seconds: i32) -> ServiceResult<i32> {
+    if (1..=RUN_TIMEOUT_LIMIT_SECONDS).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(ServiceError::invalid(
+            "runTimeoutSeconds",
+            format!("must be between 1 and {RUN_TIMEOUT_LIMIT_SECONDS} (got {seconds})"),
+        ))
     }
 }
 

@@ -37,6 +37,11 @@ pub enum Action {
     AgentCreate,
     AgentUpdate,
     AgentDelete,
+    AgentRunExecute,
+    AgentRunCancel,
+    ToolCreate,
+    ToolUpdate,
+    ToolDelete,
     ConversationCreate,
     ConversationRename,
     ConversationDelete,
@@ -69,10 +74,15 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 37] = [
         Action::AgentCreate,
         Action::AgentUpdate,
         Action::AgentDelete,
+        Action::AgentRunExecute,
+        Action::AgentRunCancel,
+        Action::ToolCreate,
+        Action::ToolUpdate,
+        Action::ToolDelete,
         Action::ConversationCreate,
         Action::ConversationRename,
         Action::ConversationDelete,
@@ -110,6 +120,11 @@ impl Action {
             Action::AgentCreate => "agent.create",
             Action::AgentUpdate => "agent.update",
             Action::AgentDelete => "agent.delete",
+            Action::AgentRunExecute => "agent_run.execute",
+            Action::AgentRunCancel => "agent_run.cancel",
+            Action::ToolCreate => "tool.create",
+            Action::ToolUpdate => "tool.update",
+            Action::ToolDelete => "tool.delete",
             Action::ConversationCreate => "conversation.create",
             Action::ConversationRename => "conversation.rename",
             Action::ConversationDelete => "conversation.delete",
@@ -154,6 +169,7 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetType {
     Agent,
+    AgentRun,
     ApiKey,
     Conversation,
     Invitation,
@@ -165,6 +181,7 @@ pub enum TargetType {
     Session,
     Task,
     Tenant,
+    Tool,
     User,
 }
 
@@ -172,6 +189,7 @@ impl TargetType {
     pub fn as_str(self) -> &'static str {
         match self {
             TargetType::Agent => "agent",
+            TargetType::AgentRun => "agent_run",
             TargetType::ApiKey => "api_key",
             TargetType::Conversation => "conversation",
             TargetType::Invitation => "invitation",
@@ -182,6 +200,7 @@ impl TargetType {
             TargetType::Session => "session",
             TargetType::Task => "task",
             TargetType::Tenant => "tenant",
+            TargetType::Tool => "tool",
             TargetType::User => "user",
         }
     }

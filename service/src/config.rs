@@ -72,6 +72,11 @@ pub struct Settings {
     /// How long a finished generation's deltas stay readable in Redis.
     pub stream_ttl: Duration,
     pub sweep_interval: Duration,
+    /// How long a worker holds an agent run without renewing its lease. A run whose
+    /// worker died is resumed by another one after this long.
+    pub agent_run_lease: Duration,
+    /// Agent runs one worker process works on at the same time.
+    pub agent_run_concurrency: u64,
     /// How often the worker probes the providers that have a platform key.
     pub provider_probe_interval: Duration,
     /// The oldest worker heartbeat with which `/health/ready` still reports a worker.
@@ -307,6 +312,8 @@ impl Settings {
             context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
+            agent_run_lease: seconds("AGENT_RUN_LEASE_SECONDS", 30)?,
+            agent_run_concurrency: parse_or("AGENT_RUN_CONCURRENCY", 8)?,
             provider_probe_interval: seconds("PROVIDER_PROBE_INTERVAL_SECONDS", 300)?,
             worker_heartbeat_max_age: seconds("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 30)?,
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 20)?,
@@ -353,6 +360,8 @@ impl Settings {
                 self.refresh_token_ttl.as_secs(),
             ),
             ("SWEEP_INTERVAL_SECONDS", self.sweep_interval.as_secs()),
+            ("AGENT_RUN_LEASE_SECONDS", self.agent_run_lease.as_secs()),
+            ("AGENT_RUN_CONCURRENCY", self.agent_run_concurrency),
             (
                 "PROVIDER_PROBE_INTERVAL_SECONDS",
                 self.provider_probe_interval.as_secs(),

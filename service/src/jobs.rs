@@ -13,8 +13,11 @@ use crate::redis_conn::Redis;
 /// Queue of [`CountUsage`] jobs, below the deployment's Redis prefix.
 pub const USAGE_QUEUE: &str = "usage-aggregation";
 
+/// Queue of [`RunAgent`] jobs, below the deployment's Redis prefix.
+pub const AGENT_RUN_QUEUE: &str = "agent-runs";
+
 /// Every queue of the deployment.
-pub const QUEUES: [&str; 1] = [USAGE_QUEUE];
+pub const QUEUES: [&str; 2] = [USAGE_QUEUE, AGENT_RUN_QUEUE];
 
 /// Adds the tenant's not-yet-counted usage records to its billing-period counters.
 /// Carries only ids: the records themselves are the source of truth.
@@ -23,6 +26,17 @@ pub struct CountUsage {
     pub tenant_id: Uuid,
     /// Id of the request that caused the job, for its log lines and error reports. It is
     /// `None` for jobs of the maintenance sweep and for jobs enqueued before the field existed.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// Takes an agent run from where its stored steps end to its final state. Carries only
+/// ids: the run row holds the prompt and the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunAgent {
+    pub tenant_id: Uuid,
+    pub run_id: Uuid,
+    /// Id of the request that created the run, or `None` for jobs of the sweep.
     #[serde(default)]
     pub request_id: Option<String>,
 }
@@ -53,6 +67,15 @@ impl JobQueue {
         let tenant_id = job.tenant_id;
         if let Err(error) = self.push(USAGE_QUEUE, job).await {
             warn!(%error, tenant.id = %tenant_id, "enqueueing usage count failed, the sweep will count it");
+        }
+    }
+
+    /// Enqueues an agent run. A failure is logged and not returned, because the run row is
+    /// already stored and the worker's sweep enqueues runs that no job reached.
+    pub async fn run_agent(&self, job: RunAgent) {
+        let run_id = job.run_id;
+        if let Err(error) = self.push(AGENT_RUN_QUEUE, job).await {
+            warn!(%error, agent_run.id = %run_id, "enqueueing agent run failed, the sweep will enqueue it");
         }
     }
 

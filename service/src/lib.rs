@@ -3,6 +3,7 @@
 //! HTTP or GraphQL here.
 
 pub mod admin;
+pub mod agent_runs;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
@@ -32,6 +33,7 @@ pub mod redis_conn;
 pub mod secret;
 pub mod tasks;
 pub mod tenant_settings;
+pub mod tools;
 pub mod usage;
 pub mod validation;
 

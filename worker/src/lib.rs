@@ -13,7 +13,8 @@ use apalis::prelude::{BackendExt, Monitor, RetryPolicy, WorkerBuilder, WorkerBui
 use apalis_redis::RedisStorage;
 use service::{
     Platform,
-    jobs::{CountUsage, JobQueue, USAGE_QUEUE},
+    chat::registry::listen_for_stops,
+    jobs::{AGENT_RUN_QUEUE, CountUsage, JobQueue, RunAgent, USAGE_QUEUE},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +35,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let connection = platform.redis.shared().await?;
-    let usage_storage = RedisStorage::<CountUsage>::new(connection)
+    let usage_storage = RedisStorage::<CountUsage>::new(connection.clone())
         .with_config(JobQueue::config(&platform.redis, USAGE_QUEUE));
+    let run_storage = RedisStorage::<RunAgent>::new(connection)
+        .with_config(JobQueue::config(&platform.redis, AGENT_RUN_QUEUE));
     // A restarted worker must not reuse the name of its dead predecessor, which apalis
     // treats as still active until its heartbeat expires.
     let instance = uuid::Uuid::now_v7();
@@ -62,7 +65,12 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    // Cancel requests for runs of this process arrive on the generations' stop channel.
+    let stops = tokio::spawn(listen_for_stops(platform.clone()));
+
     let usage_platform = platform.clone();
+    let run_platform = platform.clone();
+    let run_concurrency = usize::try_from(platform.settings.agent_run_concurrency).unwrap_or(1);
     let grace = platform.settings.shutdown_grace;
     let monitor = Monitor::new()
         .shutdown_timeout(grace)
@@ -73,8 +81,16 @@ pub async fn run(
                 .retry(RetryPolicy::retries(jobs::count_usage::MAX_RETRIES))
                 .data(usage_platform.clone())
                 .build(jobs::count_usage::handle)
+        })
+        .register(move |_restarts| {
+            WorkerBuilder::new(format!("agent-runs-{instance}"))
+                .backend(run_storage.clone().poll_with_interval(POLL_INTERVAL))
+                .concurrency(run_concurrency)
+                .retry(RetryPolicy::retries(jobs::run_agent::MAX_RETRIES))
+                .data(run_platform.clone())
+                .build(jobs::run_agent::handle)
         });
-    info!(queue = USAGE_QUEUE, "worker started");
+    info!(queues = ?[USAGE_QUEUE, AGENT_RUN_QUEUE], "worker started");
     let stop = shutdown.clone();
     monitor
         .run_with_signal(async move {
@@ -92,6 +108,7 @@ pub async fn run(
         Err(error) => warn!(%error, "the metrics server panicked"),
         Ok(Ok(())) => {}
     }
+    stops.abort();
     let _ = sweep.await;
     let _ = probes.await;
     let _ = heartbeat.await;

@@ -1,4 +1,5 @@
-//! Periodic maintenance: closes replies whose generating process died, counts usage
+//! Periodic maintenance: closes replies whose generating process died, enqueues agent runs
+//! whose worker died or whose job never reached Redis, counts usage
 //! records that no job reached, restores suspension markers, deletes expired messages,
 //! sessions and invitations, and rolls old usage records up into daily totals. Each tick
 //! runs on one worker replica only, guarded by a Redis lock.
@@ -31,6 +32,13 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                     chat::recovery::close_abandoned(&platform, ABANDONED_AFTER).await
                 {
                     warn!(%error, "closing abandoned replies failed");
+                }
+                // A queued run waits one lease period for its own job first.
+                let queued_grace = platform.settings.agent_run_lease;
+                if let Err(error) =
+                    service::agent_runs::enqueue_stalled(&platform, queued_grace).await
+                {
+                    warn!(%error, "enqueueing stalled agent runs failed");
                 }
                 if let Err(error) = sweep_usage(&platform, USAGE_GRACE_SECONDS).await {
                     warn!(%error, "usage sweep failed");

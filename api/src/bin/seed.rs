@@ -189,6 +189,12 @@ async fn create_agent(platform: &Platform, ctx: &RequestContext) -> anyhow::Resu
         max_tokens: None,
         fallback_provider: None,
         fallback_model: None,
+        tools: service::tools::builtin::Builtin::ALL
+            .iter()
+            .map(|tool| tool.name().to_owned())
+            .collect(),
+        max_steps: None,
+        run_timeout_seconds: None,
     };
     agents::create(platform, ctx, input)
         .await

@@ -51,6 +51,11 @@ pub const QUERIES: &[(&str, Access)] = &[
     ("tenants", PLATFORM_ADMIN),
     ("agent", VIEWER),
     ("agents", VIEWER),
+    ("agentRun", VIEWER),
+    ("agentRuns", VIEWER),
+    ("tool", VIEWER),
+    ("tools", VIEWER),
+    ("builtinTools", VIEWER),
     ("apiKeys", VIEWER),
     ("auditLogs", ADMIN),
     ("conversation", VIEWER),
@@ -89,6 +94,11 @@ pub const MUTATIONS: &[(&str, Access)] = &[
     ("createAgent", MEMBER),
     ("updateAgent", MEMBER),
     ("deleteAgent", MEMBER),
+    ("executeAgent", MEMBER),
+    ("cancelAgentRun", MEMBER),
+    ("createTool", MEMBER),
+    ("updateTool", MEMBER),
+    ("deleteTool", MEMBER),
     ("createConversation", MEMBER),
     ("renameConversation", MEMBER),
     ("deleteConversation", MEMBER),
@@ -112,7 +122,8 @@ pub const MUTATIONS: &[(&str, Access)] = &[
 ];
 
 /// Subscriptions and the lowest access that may call them.
-pub const SUBSCRIPTIONS: &[(&str, Access)] = &[("messageStream", VIEWER)];
+pub const SUBSCRIPTIONS: &[(&str, Access)] =
+    &[("messageStream", VIEWER), ("agentRunEvents", VIEWER)];
 
 /// Returns the access of a root field, or `None` when the table lacks it. Introspection
 /// fields are public.

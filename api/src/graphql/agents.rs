@@ -63,6 +63,12 @@ pub struct Agent {
     /// Provider called when the primary one fails to open its stream after retries.
     pub fallback_provider: Option<Provider>,
     pub fallback_model: Option<String>,
+    /// Names of the built-in and tenant tools the agent may call.
+    pub tools: Vec<String>,
+    /// Model calls a run may make before it fails.
+    pub max_steps: i32,
+    /// Seconds a run may take from its first start before it fails.
+    pub run_timeout_seconds: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -83,6 +89,9 @@ impl From<agent::Model> for Agent {
                 .as_deref()
                 .map(Provider::from_stored),
             fallback_model: agent.fallback_model,
+            tools: service::tools::names(&agent.tools),
+            max_steps: agent.max_steps,
+            run_timeout_seconds: agent.run_timeout_seconds,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }
@@ -107,6 +116,14 @@ pub struct CreateAgentInput {
     pub fallback_provider: Option<Provider>,
     /// Model of the fallback provider, up to 200 characters.
     pub fallback_model: Option<String>,
+    /// Names of built-in tools (see `builtinTools`) and of the tenant's tools that the
+    /// agent may call, at most 32.
+    #[graphql(default)]
+    pub tools: Vec<String>,
+    /// Model calls a run may make, 1 to 100; 8 when absent.
+    pub max_steps: Option<i32>,
+    /// Seconds a run may take, 1 to 86,400; 600 when absent.
+    pub run_timeout_seconds: Option<i32>,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -124,6 +141,10 @@ pub struct UpdateAgentInput {
     pub fallback_provider: MaybeUndefined<Provider>,
     /// Null removes the fallback, together with `fallbackProvider`.
     pub fallback_model: MaybeUndefined<String>,
+    /// Replaces the list of tools the agent may call.
+    pub tools: Option<Vec<String>>,
+    pub max_steps: Option<i32>,
+    pub run_timeout_seconds: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -190,6 +211,9 @@ impl AgentMutation {
             max_tokens: input.max_tokens,
             fallback_provider: input.fallback_provider.map(Into::into),
             fallback_model: input.fallback_model,
+            tools: input.tools,
+            max_steps: input.max_steps,
+            run_timeout_seconds: input.run_timeout_seconds,
         };
         let agent = agents::create(platform(ctx), caller(ctx)?, input)
             .await
@@ -216,6 +240,9 @@ impl AgentMutation {
             max_tokens: input.max_tokens,
             fallback_provider: Option::from(input.fallback_provider.map_value(Into::into)),
             fallback_model: input.fallback_model.into(),
+            tools: input.tools,
+            max_steps: input.max_steps,
+            run_timeout_seconds: input.run_timeout_seconds,
         };
         let agent = agents::update(platform(ctx), caller(ctx)?, id, changes)
             .await

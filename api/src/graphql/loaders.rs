@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use entity::{agent, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use entity::{agent, agent_run_step, tool_execution, user};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use service::{Platform, ServiceResult, TenantId};
 use uuid::Uuid;
 
@@ -62,4 +62,54 @@ async fn read<E: EntityTrait>(
         ServiceResult::Ok(rows)
     };
     rows.await.map_err(to_graphql_error)
+}
+
+/// Loads the steps of agent runs, each run's in order.
+pub struct RunStepsLoader {
+    pub platform: Platform,
+    pub tenant_id: TenantId,
+}
+
+impl Loader<Uuid> for RunStepsLoader {
+    type Value = Vec<agent_run_step::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let select = agent_run_step::Entity::find()
+            .filter(agent_run_step::Column::TenantId.eq(self.tenant_id.as_uuid()))
+            .filter(agent_run_step::Column::RunId.is_in(ids.iter().copied()))
+            .order_by_asc(agent_run_step::Column::Step);
+        let steps = read(&self.platform, self.tenant_id, select).await?;
+        Ok(group(steps, |step| step.run_id))
+    }
+}
+
+/// Loads the tool executions of agent runs, each run's in the order they started.
+pub struct ToolExecutionsLoader {
+    pub platform: Platform,
+    pub tenant_id: TenantId,
+}
+
+impl Loader<Uuid> for ToolExecutionsLoader {
+    type Value = Vec<tool_execution::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let select = tool_execution::Entity::find()
+            .filter(tool_execution::Column::TenantId.eq(self.tenant_id.as_uuid()))
+            .filter(tool_execution::Column::RunId.is_in(ids.iter().copied()))
+            .order_by_asc(tool_execution::Column::Step)
+            .order_by_asc(tool_execution::Column::StartedAt);
+        let executions = read(&self.platform, self.tenant_id, select).await?;
+        Ok(group(executions, |execution| execution.run_id))
+    }
+}
+
+/// Groups rows by the id `key` returns, keeping their order within each group.
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut groups: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
 }

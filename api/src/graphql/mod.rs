@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agent_runs;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod scalars;
 pub mod sign_in_guard;
 pub mod tasks;
 pub mod tenant_settings;
+pub mod tools;
 pub mod usage;
 
 use std::num::NonZeroU32;
@@ -40,6 +42,7 @@ pub struct QueryRoot(
     auth::AuthQuery,
     admin::AdminQuery,
     agents::AgentQuery,
+    agent_runs::AgentRunQuery,
     api_keys::ApiKeyQuery,
     audit::AuditQuery,
     conversations::ConversationQuery,
@@ -50,6 +53,7 @@ pub struct QueryRoot(
     provider_health::ProviderHealthQuery,
     tasks::TaskQuery,
     tenant_settings::TenantSettingsQuery,
+    tools::ToolQuery,
     usage::UsageQuery,
 );
 
@@ -58,6 +62,7 @@ pub struct MutationRoot(
     auth::AuthMutation,
     admin::AdminMutation,
     agents::AgentMutation,
+    agent_runs::AgentRunMutation,
     api_keys::ApiKeyMutation,
     conversations::ConversationMutation,
     chat::ChatMutation,
@@ -66,10 +71,11 @@ pub struct MutationRoot(
     prices::PriceMutation,
     tasks::TaskMutation,
     tenant_settings::TenantSettingsMutation,
+    tools::ToolMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(chat::ChatSubscription);
+pub struct SubscriptionRoot(chat::ChatSubscription, agent_runs::AgentRunSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -8,7 +8,7 @@ use tracing::warn;
 
 use crate::graphql::{
     context::{Caller, Rejection},
-    loaders::{AgentLoader, MemberLoader},
+    loaders::{AgentLoader, MemberLoader, RunStepsLoader, ToolExecutionsLoader},
 };
 
 /// Authenticates the credentials, if any were sent.
@@ -58,6 +58,20 @@ pub(super) fn request_data(platform: &Platform, caller: Caller) -> Data {
         ));
         data.insert(DataLoader::new(
             MemberLoader {
+                platform: platform.clone(),
+                tenant_id,
+            },
+            tokio::spawn,
+        ));
+        data.insert(DataLoader::new(
+            RunStepsLoader {
+                platform: platform.clone(),
+                tenant_id,
+            },
+            tokio::spawn,
+        ));
+        data.insert(DataLoader::new(
+            ToolExecutionsLoader {
                 platform: platform.clone(),
                 tenant_id,
             },

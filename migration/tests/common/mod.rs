@@ -89,7 +89,9 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 19] = [
+pub const APPLICATION_TABLES: [&str; 23] = [
+    "agent_run_steps",
+    "agent_runs",
     "agents",
     "api_keys",
     "audit_logs",
@@ -105,6 +107,8 @@ pub const APPLICATION_TABLES: [&str; 19] = [
     "tasks",
     "tenant_settings",
     "tenants",
+    "tool_executions",
+    "tools",
     "usage_counters",
     "usage_daily_totals",
     "usage_records",

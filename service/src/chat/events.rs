@@ -259,7 +259,7 @@ fn decode(entry: &StreamId) -> Option<MessageEvent> {
 }
 
 /// Whether `cursor` has the shape of a Redis stream entry id (`<ms>-<seq>`).
-fn is_stream_id(cursor: &str) -> bool {
+pub(crate) fn is_stream_id(cursor: &str) -> bool {
     match cursor.split_once('-') {
         Some((millis, sequence)) => {
             millis.parse::<u64>().is_ok() && sequence.parse::<u64>().is_ok()

@@ -239,7 +239,7 @@ const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(10);
 
 /// How opening the provider stream ended.
-pub(super) enum Opened {
+pub(crate) enum Opened {
     Stream(EventStream),
     Failed(ProviderError),
     Stopped,
@@ -248,7 +248,7 @@ pub(super) enum Opened {
 /// Opens the provider stream, retrying faults worth retrying (rate limited, overloaded,
 /// unavailable, timeout) with exponential backoff and jitter. Retries happen only here,
 /// before any token reached a subscriber.
-pub(super) async fn open(
+pub(crate) async fn open(
     provider: &dyn ChatProvider,
     request: &ChatRequest,
     stop: &CancellationToken,
@@ -423,7 +423,7 @@ pub(crate) fn estimate_usage(request: &ChatRequest, text: &str) -> Usage {
     }
 }
 
-fn finish_reason_of(reason: providers::FinishReason) -> FinishReason {
+pub(crate) fn finish_reason_of(reason: providers::FinishReason) -> FinishReason {
     match reason {
         providers::FinishReason::Stop => FinishReason::Stop,
         providers::FinishReason::Length => FinishReason::Length,

@@ -1,9 +1,9 @@
 //! Chat: storing a user message, generating the reply in the background, and stopping it.
 
-mod budget;
+pub(crate) mod budget;
 pub mod events;
 mod fallback;
-mod generation;
+pub(crate) mod generation;
 mod persist;
 pub mod recovery;
 pub mod registry;

@@ -74,6 +74,7 @@ pub(crate) async fn close_message(
             agent_id: Set(reply.agent_id),
             conversation_id: Set(Some(reply.conversation_id)),
             message_id: Set(Some(reply.message_id)),
+            agent_run_id: Set(None),
             provider: Set(reply.provider.as_str().to_owned()),
             model: Set(reply.model.to_owned()),
             input_tokens: Set(usage.input_tokens),

@@ -1,3 +1,4 @@
 //! Job handlers, one module per queue.
 
 pub mod count_usage;
+pub mod run_agent;

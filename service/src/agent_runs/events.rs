@@ -1,0 +1,236 @@
+//! The per-run Redis Stream of run events: written by the worker running the run, read by
+//! any api process, kept for a while after the run ends so that late subscribers get the
+//! whole history.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use entity::{AgentRunStatus, ToolExecutionStatus, agent_run};
+use futures_util::Stream;
+use redis::{
+    AsyncCommands,
+    streams::{StreamReadOptions, StreamReadReply},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::{
+    Platform, RequestContext,
+    chat::events::is_stream_id,
+    error::{ServiceError, ServiceResult},
+    redis_conn::Redis,
+};
+
+/// How long one blocking read waits before the run's state is checked in the database.
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Entries read per round trip.
+const READ_BATCH: usize = 1000;
+
+/// What happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run entered a state: queued when created, running each time a worker takes it.
+    Status { status: AgentRunStatus },
+    /// Text the model produced in `step`.
+    Text { step: i32, text: String },
+    /// The model asked for a tool call; the tool is about to run.
+    ToolCall {
+        step: i32,
+        call_id: String,
+        name: String,
+        arguments: Value,
+    },
+    /// A tool call ended.
+    ToolResult {
+        step: i32,
+        call_id: String,
+        name: String,
+        status: ToolExecutionStatus,
+        result: Option<String>,
+        error: Option<String>,
+    },
+    /// The run ended; always the last event.
+    Finished {
+        status: AgentRunStatus,
+        output: Option<String>,
+        error: Option<String>,
+    },
+}
+
+impl RunEvent {
+    pub(crate) fn finished(run: &agent_run::Model) -> Self {
+        RunEvent::Finished {
+            status: run.status,
+            output: run.output.clone(),
+            error: run.error.clone(),
+        }
+    }
+}
+
+/// An event with the cursor that resumes a subscription right after it.
+#[derive(Debug, Clone)]
+pub struct CursorEvent {
+    pub cursor: String,
+    pub event: RunEvent,
+}
+
+pub fn stream_key(redis: &Redis, run_id: Uuid) -> String {
+    redis.key(&["agent-run-stream", &run_id.to_string()])
+}
+
+/// Appends a run's events to its stream. Redis failures are logged once and do not stop
+/// the run: the database keeps its steps and final state either way.
+pub(crate) struct Publisher {
+    redis: Redis,
+    key: String,
+    ttl: Duration,
+    failed: AtomicBool,
+}
+
+impl Publisher {
+    pub(crate) fn new(platform: &Platform, run_id: Uuid) -> Self {
+        Self {
+            redis: platform.redis.clone(),
+            key: stream_key(&platform.redis, run_id),
+            ttl: platform.settings.stream_ttl,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) async fn publish(&self, event: &RunEvent) {
+        let result = async {
+            let payload = serde_json::to_string(event).map_err(|error| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "encoding run event",
+                    error.to_string(),
+                ))
+            })?;
+            let mut redis = self.redis.shared().await?;
+            let mut pipe = redis::pipe();
+            pipe.xadd(&self.key, "*", &[("event", payload.as_str())])
+                .ignore();
+            // The stream outlives the run by the time-to-live; until then it has none.
+            if matches!(event, RunEvent::Finished { .. }) {
+                pipe.expire(&self.key, self.ttl.as_secs() as i64).ignore();
+            }
+            pipe.query_async::<()>(&mut redis).await
+        }
+        .await;
+        if let Err(error) = result
+            && !self.failed.swap(true, Ordering::Relaxed)
+        {
+            warn!(%error, key = %self.key, "writing run events to Redis failed");
+        }
+    }
+}
+
+/// Follows the run `run_id`: every event after `after` (from the start when absent), then
+/// live events until the run finishes.
+pub async fn subscribe(
+    platform: &Platform,
+    ctx: &RequestContext,
+    run_id: Uuid,
+    after: Option<String>,
+) -> ServiceResult<impl Stream<Item = ServiceResult<CursorEvent>> + use<>> {
+    let run = super::get(platform, ctx, run_id).await?;
+    let start = match after {
+        Some(cursor) if is_stream_id(&cursor) => cursor,
+        Some(_) => {
+            return Err(ServiceError::invalid(
+                "after",
+                "is not a cursor of this stream",
+            ));
+        }
+        None => "0-0".to_owned(),
+    };
+    let connection = platform.redis.blocking_connection().await?;
+
+    let (sender, receiver) = mpsc::channel(64);
+    let platform = platform.clone();
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let key = stream_key(&platform.redis, run.id);
+        if let Err(error) = follow(&platform, &ctx, connection, &key, run, start, &sender).await {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    Ok(ReceiverStream::new(receiver))
+}
+
+async fn follow(
+    platform: &Platform,
+    ctx: &RequestContext,
+    mut connection: redis::aio::MultiplexedConnection,
+    key: &str,
+    run: agent_run::Model,
+    mut last_id: String,
+    sender: &mpsc::Sender<ServiceResult<CursorEvent>>,
+) -> ServiceResult<()> {
+    // A run that ended longer ago than the stream's time-to-live is served from the
+    // database at once.
+    let stream_exists: bool = connection.exists(key).await?;
+    if run.status.is_finished() && !stream_exists {
+        let event = CursorEvent {
+            cursor: last_id,
+            event: RunEvent::finished(&run),
+        };
+        let _ = sender.send(Ok(event)).await;
+        return Ok(());
+    }
+    let options = StreamReadOptions::default()
+        .block(BLOCK_TIMEOUT.as_millis() as usize)
+        .count(READ_BATCH);
+    loop {
+        let reply: Option<StreamReadReply> = connection
+            .xread_options(&[key], &[last_id.as_str()], &options)
+            .await?;
+        let entries = reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids);
+        let mut read_any = false;
+        for entry in entries {
+            read_any = true;
+            last_id = entry.id.clone();
+            let Some(event) = entry
+                .get::<String>("event")
+                .and_then(|payload| serde_json::from_str::<RunEvent>(&payload).ok())
+            else {
+                continue;
+            };
+            let done = matches!(event, RunEvent::Finished { .. });
+            let event = CursorEvent {
+                cursor: entry.id.clone(),
+                event,
+            };
+            if sender.send(Ok(event)).await.is_err() || done {
+                return Ok(());
+            }
+        }
+        if sender.is_closed() {
+            return Ok(());
+        }
+        if read_any {
+            continue;
+        }
+
+        // Nothing arrived in a while: the stream may have expired before the read.
+        let run = super::get(platform, ctx, run.id).await?;
+        if run.status.is_finished() && !connection.exists::<_, bool>(key).await? {
+            let event = CursorEvent {
+                cursor: last_id,
+                event: RunEvent::finished(&run),
+            };
+            let _ = sender.send(Ok(event)).await;
+            return Ok(());
+        }
+    }
+}
