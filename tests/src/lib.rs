@@ -2,6 +2,7 @@
 //! each test on its own database (cloned from a migrated template) and Redis key prefix.
 
 pub mod graphql_ws;
+pub mod tool_server;
 
 use std::{collections::HashMap, sync::OnceLock, time::Duration};
 
@@ -14,7 +15,7 @@ use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use mock_provider::{MockConfig, MockProvider};
+pub use mock_provider::{MockConfig, MockProvider, MockReply, MockToolCall};
 
 /// Server URL of the test PostgreSQL, without a database name.
 /// The PostgreSQL server as a superuser, which creates the test databases and lets tests
@@ -391,6 +392,25 @@ impl TestApp {
         .expect("reply did not finish")
     }
 
+    /// Starts another worker on its own runtime and thread, with its own connections, so
+    /// that [`TestWorker::kill`] stops it the way a killed process stops: without any
+    /// shutdown step.
+    pub fn start_worker(&self) -> anyhow::Result<TestWorker> {
+        let settings = (*self.platform.settings).clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.spawn(async move {
+            let platform = Platform::connect(settings).await?;
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            worker::run(platform, listener, CancellationToken::new()).await
+        });
+        Ok(TestWorker {
+            runtime: Some(runtime),
+        })
+    }
+
     /// Sends the api its shutdown signal, leaving the worker running, and returns the api's
     /// task, which ends when the api has shut down.
     pub fn stop_api(&mut self) -> JoinHandle<std::io::Result<()>> {
@@ -426,6 +446,28 @@ impl TestApp {
                     .query_async(&mut connection)
                     .await;
             }
+        }
+    }
+}
+
+/// A worker started by [`TestApp::start_worker`].
+pub struct TestWorker {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestWorker {
+    /// Drops every task of the worker at once, as if its process was killed.
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

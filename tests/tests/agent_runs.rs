@@ -1,0 +1,603 @@
+//! Agent runs through the API: the tool loop with a scripted provider, limits,
+//! cancellation, a worker killed during a run, and run events over a WebSocket.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::{
+    MockReply, MockToolCall, TestApp, TestOptions, error_code, error_message, graphql_ws,
+    tool_server::ToolServer,
+};
+
+const RUN_FIELDS: &str = "id status output error stepsTaken attempts inputTokens outputTokens
+    costMicros durationMs
+    steps { step text finishReason toolCalls { id name arguments } inputTokens outputTokens
+            usageEstimated }
+    toolExecutions { step callId toolName status result error arguments durationMs }";
+
+/// A platform whose tools may call the local tool server, with a short lease and sweep so
+/// that a run of a dead worker is resumed within seconds.
+async fn spawn(worker: bool) -> TestApp {
+    TestApp::spawn_with(TestOptions {
+        env: vec![
+            ("ALLOWED_PRIVATE_NETWORKS".into(), "127.0.0.1/32".into()),
+            ("AGENT_RUN_LEASE_SECONDS".into(), "2".into()),
+            ("SWEEP_INTERVAL_SECONDS".into(), "1".into()),
+        ],
+        worker,
+        ..TestOptions::default()
+    })
+    .await
+    .expect("test app")
+}
+
+fn call(name: &str, arguments: Value) -> MockToolCall {
+    MockToolCall {
+        name: name.to_owned(),
+        arguments,
+    }
+}
+
+async fn create_agent(app: &TestApp, token: &str, tools: &[&str], extra: Value) -> String {
+    let mut input = json!({ "name": "Runner", "instructions": "Use the tools.",
+                            "provider": "OPENAI", "model": "gpt-4o-mini", "tools": tools });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id tools } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    data["createAgent"]["agent"]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_owned()
+}
+
+async fn create_tool(app: &TestApp, token: &str, name: &str, url: &str, extra: Value) -> String {
+    let mut input = json!({ "name": name, "description": format!("The {name} tool."),
+                            "parameters": {"type": "object"}, "url": url });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: CreateToolInput!) { createTool(input: $input) { tool { id } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    data["createTool"]["tool"]["id"]
+        .as_str()
+        .expect("tool id")
+        .to_owned()
+}
+
+async fn execute(app: &TestApp, token: &str, agent_id: &str, prompt: &str) -> Value {
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: ExecuteAgentInput!) { executeAgent(input: $input) {
+                agentRun { id status prompt stepsTaken } } }",
+            json!({ "input": { "agentId": agent_id, "prompt": prompt } }),
+        )
+        .await;
+    data["executeAgent"]["agentRun"].clone()
+}
+
+async fn run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    let data = app
+        .data(
+            Some(token),
+            &format!("query($id: ID!) {{ agentRun(id: $id) {{ {RUN_FIELDS} }} }}"),
+            json!({ "id": run_id }),
+        )
+        .await;
+    data["agentRun"].clone()
+}
+
+/// Polls the run until it has ended.
+async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    app.eventually(Duration::from_secs(30), || async {
+        let run = run(app, token, run_id).await;
+        let status = run["status"].as_str().unwrap_or_default();
+        (!matches!(status, "QUEUED" | "RUNNING")).then_some(run)
+    })
+    .await
+    .expect("the run did not end")
+}
+
+/// Returns the contents of the tool result messages in the `index`th provider request.
+fn tool_results(app: &TestApp, index: usize) -> Vec<String> {
+    app.mock.requests()[index]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|message| message["role"] == "tool")
+        .map(|message| message["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn single_tool_call_result_goes_back_to_the_model() {
+    let app = spawn(true).await;
+    let owner = app.register("single@example.com", "Single").await;
+    let agent = create_agent(&app, &owner.access_token, &["calculate"], json!({})).await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![call(
+        "calculate",
+        json!({"operation": "multiply", "a": 6, "b": 7}),
+    )]));
+    app.mock
+        .reply_next(MockReply::Text("Six times seven is 42.".into()));
+
+    let queued = execute(&app, &owner.access_token, &agent, "What is 6 x 7?").await;
+    assert_eq!(queued["status"], "QUEUED");
+    assert_eq!(queued["prompt"], "What is 6 x 7?");
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["output"], "Six times seven is 42.");
+    assert_eq!(run["stepsTaken"], 2);
+    assert_eq!(run["attempts"], 1);
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["finishReason"], "TOOL_CALLS");
+    assert_eq!(steps[0]["toolCalls"][0]["name"], "calculate");
+    assert_eq!(steps[1]["text"], "Six times seven is 42.");
+    assert_eq!(steps[1]["finishReason"], "STOP");
+    let execution = &run["toolExecutions"][0];
+    assert_eq!(execution["status"], "SUCCEEDED");
+    assert_eq!(execution["result"], r#"{"result":42.0}"#);
+    assert_eq!(execution["callId"], steps[0]["toolCalls"][0]["id"]);
+
+    // The second model call carried the tools, the call and its result.
+    let requests = app.mock.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["tools"][0]["function"]["name"], "calculate");
+    assert_eq!(tool_results(&app, 1), vec![r#"{"result":42.0}"#.to_owned()]);
+
+    // Each step's usage is recorded against the run and adds up to the run's totals.
+    let step_tokens: i64 = steps
+        .iter()
+        .map(|step| step["inputTokens"].as_i64().unwrap() + step["outputTokens"].as_i64().unwrap())
+        .sum();
+    let run_tokens = run["inputTokens"].as_i64().unwrap() + run["outputTokens"].as_i64().unwrap();
+    assert!(step_tokens > 0);
+    assert_eq!(step_tokens, run_tokens);
+    let records = app
+        .data(
+            Some(&owner.access_token),
+            "{ usageRecords(first: 10) { edges { node { inputTokens outputTokens } } } }",
+            json!({}),
+        )
+        .await;
+    let recorded: i64 = records["usageRecords"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            edge["node"]["inputTokens"].as_i64().unwrap()
+                + edge["node"]["outputTokens"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(recorded, run_tokens);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_run_at_the_same_time() {
+    let app = spawn(true).await;
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("parallel@example.com", "Parallel").await;
+    create_tool(
+        &app,
+        &owner.access_token,
+        "pair",
+        &tools.url("/pair"),
+        json!({}),
+    )
+    .await;
+    let agent = create_agent(&app, &owner.access_token, &["pair"], json!({})).await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![
+        call("pair", json!({"side": "left"})),
+        call("pair", json!({"side": "right"})),
+    ]));
+    app.mock
+        .reply_next(MockReply::Text("Both answered.".into()));
+
+    let queued = execute(&app, &owner.access_token, &agent, "Call both.").await;
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    // `/pair` answers only when both requests are in flight together.
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let executions = run["toolExecutions"].as_array().unwrap();
+    assert_eq!(executions.len(), 2);
+    for execution in executions {
+        assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
+        assert_eq!(execution["result"], "together");
+    }
+    let bodies: Vec<Value> = tools.received().iter().map(|r| r.body.clone()).collect();
+    assert!(bodies.contains(&json!({"side": "left"})), "{bodies:?}");
+    assert!(bodies.contains(&json!({"side": "right"})), "{bodies:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn chained_tool_calls_create_a_task() {
+    let app = spawn(true).await;
+    let owner = app.register("chained@example.com", "Chained").await;
+    let agent = create_agent(
+        &app,
+        &owner.access_token,
+        &["calculate", "create_task", "list_tasks"],
+        json!({}),
+    )
+    .await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![call(
+        "calculate",
+        json!({"operation": "add", "a": 40, "b": 2}),
+    )]));
+    app.mock.reply_next(MockReply::ToolCalls(vec![call(
+        "create_task",
+        json!({"title": "Answer is 42", "priority": "high"}),
+    )]));
+    app.mock
+        .reply_next(MockReply::ToolCalls(vec![call("list_tasks", json!({}))]));
+    app.mock.reply_next(MockReply::Text("Task created.".into()));
+
+    let queued = execute(&app, &owner.access_token, &agent, "Add and file it.").await;
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["stepsTaken"], 4);
+    let tasks = app
+        .data(
+            Some(&owner.access_token),
+            "{ tasks { edges { node { title priority } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        tasks["tasks"]["edges"][0]["node"],
+        json!({"title": "Answer is 42", "priority": "HIGH"})
+    );
+    // The listing the model read contains the task it created one step before.
+    let listing = &tool_results(&app, 3)[2];
+    assert!(listing.contains("Answer is 42"), "{listing}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_arguments_and_timeouts_go_back_to_the_model() {
+    let app = spawn(true).await;
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("invalid@example.com", "Invalid").await;
+    create_tool(
+        &app,
+        &owner.access_token,
+        "slow",
+        &tools.url("/slow"),
+        json!({ "timeoutMs": 300 }),
+    )
+    .await;
+    let agent = create_agent(&app, &owner.access_token, &["calculate", "slow"], json!({})).await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![
+        call(
+            "calculate",
+            json!({"operation": "multiply", "a": "six", "b": 7}),
+        ),
+        call("calculate", json!(r#"{"operation": "#)),
+        call("slow", json!({})),
+        call("no_such_tool", json!({})),
+    ]));
+    app.mock
+        .reply_next(MockReply::Text("Sorry, the tools failed.".into()));
+
+    let queued = execute(&app, &owner.access_token, &agent, "Try.").await;
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let errors: Vec<&str> = run["toolExecutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|execution| {
+            assert_eq!(execution["status"], "FAILED", "{execution}");
+            execution["error"].as_str().unwrap()
+        })
+        .collect();
+    assert!(errors[0].contains("do not match the tool's schema") && errors[0].contains("/a"));
+    assert!(errors[1].contains("not a JSON object"), "{}", errors[1]);
+    assert!(
+        errors[2].contains("did not answer within 300 ms"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].contains("no tool named no_such_tool"),
+        "{}",
+        errors[3]
+    );
+    let results = tool_results(&app, 1);
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(|result| result.starts_with("Error: ")));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn step_limit_fails_the_run() {
+    let app = spawn(true).await;
+    let owner = app.register("limit@example.com", "Limit").await;
+    let agent = create_agent(
+        &app,
+        &owner.access_token,
+        &["current_time"],
+        json!({ "maxSteps": 2 }),
+    )
+    .await;
+    for _ in 0..3 {
+        app.mock
+            .reply_next(MockReply::ToolCalls(vec![call("current_time", json!({}))]));
+    }
+
+    let queued = execute(&app, &owner.access_token, &agent, "Loop.").await;
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(
+        run["error"],
+        "reached its limit of 2 steps without a final answer"
+    );
+    assert_eq!(run["stepsTaken"], 2);
+    assert_eq!(app.mock.requests().len(), 2);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_run_inside_its_model_stream() {
+    let app = TestApp::spawn_with(TestOptions {
+        mock: tests::MockConfig {
+            tokens: 400,
+            gap: Duration::from_millis(20),
+            ..tests::MockConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let owner = app.register("cancel@example.com", "Cancel").await;
+    let agent = create_agent(&app, &owner.access_token, &[], json!({})).await;
+    let queued = execute(&app, &owner.access_token, &agent, "Write a lot.").await;
+    let run_id = queued["id"].as_str().unwrap();
+    app.eventually(Duration::from_secs(10), || async {
+        let events = app.mock.requests();
+        (!events.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let cancelled = app
+        .data(
+            Some(&owner.access_token),
+            "mutation($input: CancelAgentRunInput!) { cancelAgentRun(input: $input) {
+                agentRun { status error } } }",
+            json!({ "input": { "id": run_id } }),
+        )
+        .await;
+    assert_eq!(
+        cancelled["cancelAgentRun"]["agentRun"]["status"],
+        "CANCELLED"
+    );
+    let run = run(&app, &owner.access_token, run_id).await;
+    // The text streamed before the cancel is kept with an estimate of its usage.
+    let step = &run["steps"][0];
+    assert_eq!(step["finishReason"], "CANCELLED");
+    assert_eq!(step["usageEstimated"], true);
+    let text = step["text"].as_str().unwrap();
+    assert!(text.starts_with("Hello from the mock provider."), "{text}");
+    assert!(step["outputTokens"].as_i64().unwrap() > 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn queued_run_cancels_at_once_and_bad_input_is_refused() {
+    let app = spawn(false).await;
+    let owner = app.register("queued@example.com", "Queued").await;
+    let agent = create_agent(&app, &owner.access_token, &[], json!({})).await;
+    let queued = execute(&app, &owner.access_token, &agent, "Wait.").await;
+    let cancelled = app
+        .data(
+            Some(&owner.access_token),
+            "mutation($input: CancelAgentRunInput!) { cancelAgentRun(input: $input) {
+                agentRun { status error finishedAt } } }",
+            json!({ "input": { "id": queued["id"] } }),
+        )
+        .await;
+    let run = &cancelled["cancelAgentRun"]["agentRun"];
+    assert_eq!(run["status"], "CANCELLED");
+    assert_eq!(run["error"], "cancelled before it started");
+
+    let empty = app
+        .graphql(
+            Some(&owner.access_token),
+            "mutation($input: ExecuteAgentInput!) { executeAgent(input: $input) { agentRun { id } } }",
+            json!({ "input": { "agentId": agent, "prompt": "  " } }),
+        )
+        .await;
+    assert_eq!(error_code(&empty), "BAD_USER_INPUT");
+    assert_eq!(empty["errors"][0]["extensions"]["field"], "prompt");
+    let unknown = app
+        .graphql(
+            Some(&owner.access_token),
+            "mutation($input: ExecuteAgentInput!) { executeAgent(input: $input) { agentRun { id } } }",
+            json!({ "input": { "agentId": uuid::Uuid::now_v7(), "prompt": "Hi" } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&unknown),
+        "NOT_FOUND",
+        "{}",
+        error_message(&unknown)
+    );
+    let runs = app
+        .data(
+            Some(&owner.access_token),
+            "{ agentRuns { edges { node { status } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(runs["agentRuns"]["edges"].as_array().unwrap().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_of_a_killed_worker_is_finished_by_another() {
+    let app = spawn(false).await;
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("killed@example.com", "Killed").await;
+    create_tool(
+        &app,
+        &owner.access_token,
+        "block",
+        &tools.url("/block"),
+        json!({ "timeoutMs": 120000 }),
+    )
+    .await;
+    let agent = create_agent(
+        &app,
+        &owner.access_token,
+        &["block", "calculate"],
+        json!({}),
+    )
+    .await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![
+        call("calculate", json!({"operation": "add", "a": 1, "b": 1})),
+        call("block", json!({"order": 66})),
+    ]));
+    app.mock.reply_next(MockReply::Text("Recovered.".into()));
+
+    let first = app.start_worker().unwrap();
+    let queued = execute(&app, &owner.access_token, &agent, "Do it once.").await;
+    let run_id = queued["id"].as_str().unwrap().to_owned();
+    tokio::time::timeout(Duration::from_secs(20), tools.blocked())
+        .await
+        .expect("the blocking tool was not called");
+    // Give the calculation time to record its result before the worker dies.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill();
+
+    let mid_run = run(&app, &owner.access_token, &run_id).await;
+    assert_eq!(mid_run["status"], "RUNNING");
+    let second = app.start_worker().unwrap();
+    let run = finished_run(&app, &owner.access_token, &run_id).await;
+
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["output"], "Recovered.");
+    assert_eq!(run["attempts"], 2);
+    assert_eq!(run["stepsTaken"], 2);
+    let executions = run["toolExecutions"].as_array().unwrap();
+    let status_of = |name: &str| {
+        executions
+            .iter()
+            .find(|execution| execution["toolName"] == name)
+            .map(|execution| execution["status"].clone())
+    };
+    assert_eq!(status_of("calculate"), Some(json!("SUCCEEDED")));
+    assert_eq!(status_of("block"), Some(json!("UNKNOWN")));
+    // The blocking call was not made again, and the model was told its outcome is unknown.
+    let block_calls = tools
+        .received()
+        .iter()
+        .filter(|request| request.path == "/block")
+        .count();
+    assert_eq!(block_calls, 1);
+    let results = tool_results(&app, 1);
+    assert_eq!(results[0], r#"{"result":2.0}"#);
+    assert!(
+        results[1].starts_with("The outcome of this call is unknown"),
+        "{results:?}"
+    );
+    assert_eq!(app.mock.requests().len(), 2);
+    drop(second);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_events_stream_over_a_websocket() {
+    let app = spawn(true).await;
+    let owner = app.register("events@example.com", "Events").await;
+    let agent = create_agent(&app, &owner.access_token, &["calculate"], json!({})).await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![call(
+        "calculate",
+        json!({"operation": "subtract", "a": 10, "b": 4}),
+    )]));
+    app.mock.reply_next(MockReply::Text("It is 6.".into()));
+    let queued = execute(&app, &owner.access_token, &agent, "10 - 4?").await;
+
+    let events = graphql_ws::collect_subscription(
+        &app.ws_url(),
+        &owner.access_token,
+        "subscription($id: ID!) { agentRunEvents(runId: $id) {
+            cursor kind status step text callId toolName arguments toolStatus output error } }",
+        json!({ "id": queued["id"] }),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    let events: Vec<&Value> = events
+        .iter()
+        .map(|payload| &payload["data"]["agentRunEvents"])
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap())
+        .filter(|kind| *kind != "TEXT")
+        .collect();
+    assert_eq!(
+        kinds,
+        ["STATUS", "STATUS", "TOOL_CALL", "TOOL_RESULT", "FINISHED"]
+    );
+    assert_eq!(events[0]["status"], "QUEUED");
+    assert_eq!(events[1]["status"], "RUNNING");
+    let tool_call = events.iter().find(|e| e["kind"] == "TOOL_CALL").unwrap();
+    assert_eq!(tool_call["toolName"], "calculate");
+    assert_eq!(
+        tool_call["arguments"],
+        json!({"operation": "subtract", "a": 10, "b": 4})
+    );
+    let tool_result = events.iter().find(|e| e["kind"] == "TOOL_RESULT").unwrap();
+    assert_eq!(tool_result["toolStatus"], "SUCCEEDED");
+    assert_eq!(tool_result["output"], r#"{"result":6.0}"#);
+    let text: String = events
+        .iter()
+        .filter(|event| event["kind"] == "TEXT")
+        .map(|event| event["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "It is 6.");
+    let finished = events.last().unwrap();
+    assert_eq!(finished["status"], "SUCCEEDED");
+    assert_eq!(finished["output"], "It is 6.");
+
+    // Resuming after the tool call replays only what followed it.
+    let resumed = graphql_ws::collect_subscription(
+        &app.ws_url(),
+        &owner.access_token,
+        "subscription($id: ID!, $after: String) { agentRunEvents(runId: $id, after: $after) {
+            kind } }",
+        json!({ "id": queued["id"], "after": tool_call["cursor"] }),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let resumed_kinds: Vec<&str> = resumed
+        .iter()
+        .map(|payload| payload["data"]["agentRunEvents"]["kind"].as_str().unwrap())
+        .filter(|kind| *kind != "TEXT")
+        .collect();
+    assert_eq!(resumed_kinds, ["TOOL_RESULT", "FINISHED"]);
+    app.shutdown().await;
+}
