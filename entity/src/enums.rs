@@ -263,7 +263,7 @@ pub enum ToolExecutionStatus {
     Started,
     #[sea_orm(string_value = "succeeded")]
     Succeeded,
-    /// The tool ran and failed, or its arguments were refused before it ran.
+    /// The tool ran and failed, or its arguments were rejected before it ran.
     #[sea_orm(string_value = "failed")]
     Failed,
     /// The process running the call died before recording its outcome, so the call may or

@@ -122,7 +122,7 @@ fn tool_results(app: &TestApp, index: usize) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn single_tool_call_result_goes_back_to_the_model() {
+async fn tool_result_reaches_model() {
     let app = spawn(true).await;
     let owner = app.register("single@example.com", "Single").await;
     let agent = create_agent(&app, &owner.access_token, &["calculate"], json!({})).await;
@@ -187,7 +187,7 @@ async fn single_tool_call_result_goes_back_to_the_model() {
 }
 
 #[tokio::test]
-async fn parallel_tool_calls_run_at_the_same_time() {
+async fn parallel_calls_run_concurrently() {
     let app = spawn(true).await;
     let tools = ToolServer::start().await.unwrap();
     let owner = app.register("parallel@example.com", "Parallel").await;
@@ -225,7 +225,7 @@ async fn parallel_tool_calls_run_at_the_same_time() {
 }
 
 #[tokio::test]
-async fn chained_tool_calls_create_a_task() {
+async fn chained_calls_create_task() {
     let app = spawn(true).await;
     let owner = app.register("chained@example.com", "Chained").await;
     let agent = create_agent(
@@ -270,7 +270,7 @@ async fn chained_tool_calls_create_a_task() {
 }
 
 #[tokio::test]
-async fn invalid_arguments_and_timeouts_go_back_to_the_model() {
+async fn tool_errors_reach_model() {
     let app = spawn(true).await;
     let tools = ToolServer::start().await.unwrap();
     let owner = app.register("invalid@example.com", "Invalid").await;
@@ -327,7 +327,7 @@ async fn invalid_arguments_and_timeouts_go_back_to_the_model() {
 }
 
 #[tokio::test]
-async fn step_limit_fails_the_run() {
+async fn step_limit_fails_run() {
     let app = spawn(true).await;
     let owner = app.register("limit@example.com", "Limit").await;
     let agent = create_agent(
@@ -356,7 +356,7 @@ async fn step_limit_fails_the_run() {
 }
 
 #[tokio::test]
-async fn cancel_stops_a_run_inside_its_model_stream() {
+async fn cancel_stops_model_stream() {
     let app = TestApp::spawn_with(TestOptions {
         mock: tests::MockConfig {
             tokens: 400,
@@ -403,7 +403,7 @@ async fn cancel_stops_a_run_inside_its_model_stream() {
 }
 
 #[tokio::test]
-async fn queued_run_cancels_at_once_and_bad_input_is_refused() {
+async fn queued_run_cancel_and_input_errors() {
     let app = spawn(false).await;
     let owner = app.register("queued@example.com", "Queued").await;
     let agent = create_agent(&app, &owner.access_token, &[], json!({})).await;
@@ -454,7 +454,7 @@ async fn queued_run_cancels_at_once_and_bad_input_is_refused() {
 }
 
 #[tokio::test]
-async fn run_of_a_killed_worker_is_finished_by_another() {
+async fn killed_worker_run_resumes() {
     let app = spawn(false).await;
     let tools = ToolServer::start().await.unwrap();
     let owner = app.register("killed@example.com", "Killed").await;
@@ -526,7 +526,7 @@ async fn run_of_a_killed_worker_is_finished_by_another() {
 }
 
 #[tokio::test]
-async fn run_events_stream_over_a_websocket() {
+async fn run_events_over_websocket() {
     let app = spawn(true).await;
     let owner = app.register("events@example.com", "Events").await;
     let agent = create_agent(&app, &owner.access_token, &["calculate"], json!({})).await;

@@ -48,6 +48,14 @@ const ID_OPERATIONS: &[(&str, Expected)] = &[
     ("updateTask", Expected::NotFound),
     ("deleteTask", Expected::NotFound),
     ("messageStream", Expected::NotFound),
+    ("tool", Expected::NotFound),
+    ("updateTool", Expected::NotFound),
+    ("deleteTool", Expected::NotFound),
+    ("executeAgent", Expected::NotFound),
+    ("agentRun", Expected::NotFound),
+    ("agentRuns", Expected::Empty),
+    ("cancelAgentRun", Expected::NotFound),
+    ("agentRunEvents", Expected::NotFound),
 ];
 
 const TYPES: &str = "{ __schema {
@@ -177,6 +185,32 @@ async fn foreign_ids_reach_nothing() {
         .data(alice_token, "{ mySessions { id } }", json!({}))
         .await;
     let session_id = sessions["mySessions"][0]["id"].as_str().unwrap().to_owned();
+
+    let tool = app
+        .data(
+            alice_token,
+            "mutation { createTool(input: { name: \"lookup\", description: \"d\",
+                parameters: { type: \"object\" }, url: \"https://tools.example.com/x\" }) {
+                tool { id } } }",
+            json!({}),
+        )
+        .await;
+    let tool_id = tool["createTool"]["tool"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = app
+        .data(
+            alice_token,
+            "mutation($id: ID!) { executeAgent(input: { agentId: $id, prompt: \"p\" }) {
+                agentRun { id } } }",
+            json!({ "id": chat.agent_id }),
+        )
+        .await;
+    let run_id = run["executeAgent"]["agentRun"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mallory = app.register("mallory-x@example.com", "Mallory").await;
     let token = Some(mallory.access_token.as_str());
@@ -359,6 +393,45 @@ async fn foreign_ids_reach_nothing() {
                 .into(),
             json!({ "id": task_id }),
         ),
+        (
+            "tool",
+            "query($id: ID!) { tool(id: $id) { id } }".into(),
+            json!({ "id": tool_id }),
+        ),
+        (
+            "updateTool",
+            "mutation($id: ID!) { updateTool(input: { id: $id, name: \"x\" }) {
+            tool { id } } }"
+                .into(),
+            json!({ "id": tool_id }),
+        ),
+        (
+            "deleteTool",
+            "mutation($id: ID!) { deleteTool(input: { id: $id }) { deletedToolId } }".into(),
+            json!({ "id": tool_id }),
+        ),
+        (
+            "executeAgent",
+            "mutation($id: ID!) { executeAgent(input: { agentId: $id, prompt: \"p\" }) {
+            agentRun { id } } }"
+                .into(),
+            json!({ "id": agent }),
+        ),
+        (
+            "agentRun",
+            "query($id: ID!) { agentRun(id: $id) { id } }".into(),
+            json!({ "id": run_id }),
+        ),
+        (
+            "agentRuns",
+            "query($id: ID!) { agentRuns(agentId: $id) { edges { node { id } } } }".into(),
+            json!({ "id": agent }),
+        ),
+        (
+            "cancelAgentRun",
+            "mutation($id: ID!) { cancelAgentRun(input: { id: $id }) { agentRun { id } } }".into(),
+            json!({ "id": run_id }),
+        ),
     ];
 
     let mut failures = Vec::new();
@@ -401,7 +474,19 @@ async fn foreign_ids_reach_nothing() {
         Ok(payloads) if error_code(&payloads[0]) == "NOT_FOUND" => {}
         other => failures.push(format!("messageStream: expected NotFound, got {other:?}")),
     }
-    let covered = cases.len() + 1;
+    let run_events = graphql_ws::collect_subscription(
+        &app.ws_url(),
+        &mallory.access_token,
+        "subscription($id: ID!) { agentRunEvents(runId: $id) { kind } }",
+        json!({ "id": run_id }),
+        Duration::from_secs(10),
+    )
+    .await;
+    match run_events {
+        Ok(payloads) if error_code(&payloads[0]) == "NOT_FOUND" => {}
+        other => failures.push(format!("agentRunEvents: expected NotFound, got {other:?}")),
+    }
+    let covered = cases.len() + 2;
     assert_eq!(
         covered,
         ID_OPERATIONS.len(),

@@ -196,7 +196,10 @@ async fn health_query_reports_checks_and_queues() {
     assert_eq!(checks[3]["error"], "no worker has written a heartbeat");
     assert_eq!(
         health["queues"],
-        json!([{ "queue": "usage-aggregation", "waiting": 1, "scheduled": 0, "failed": 0 }])
+        json!([
+            { "queue": "usage-aggregation", "waiting": 1, "scheduled": 0, "failed": 0 },
+            { "queue": "agent-runs", "waiting": 0, "scheduled": 0, "failed": 0 },
+        ])
     );
 
     let member = app

@@ -25,7 +25,7 @@ fn tool_input(name: &str, url: &str) -> Value {
 }
 
 /// Creates `input` with one field replaced and returns the error's code and field.
-async fn refused(app: &TestApp, token: &str, field: &str, value: Value) -> (String, String) {
+async fn rejected(app: &TestApp, token: &str, field: &str, value: Value) -> (String, String) {
     let mut input = tool_input("lookup", "https://tools.example.com/lookup");
     input[field] = value;
     let body = app
@@ -41,7 +41,7 @@ async fn refused(app: &TestApp, token: &str, field: &str, value: Value) -> (Stri
 }
 
 #[tokio::test]
-async fn bad_tool_definitions_are_refused_by_field() {
+async fn invalid_tool_definitions_rejected() {
     let app = TestApp::spawn().await.unwrap();
     let owner = app.register("tools@example.com", "Tools").await;
     let token = owner.access_token.as_str();
@@ -72,12 +72,12 @@ async fn bad_tool_definitions_are_refused_by_field() {
         ("secretHeaders", json!("Bearer x"), "secretHeaders"),
     ];
     for (field, value, named) in cases {
-        let (code, reported) = refused(&app, token, field, value.clone()).await;
+        let (code, reported) = rejected(&app, token, field, value.clone()).await;
         assert_eq!(code, "BAD_USER_INPUT", "{field} = {value}");
         assert_eq!(reported, named, "{field} = {value}");
     }
 
-    // Nothing was stored by the refused requests, and names stay unique.
+    // Nothing was stored by the rejected requests, and names stay unique.
     let created = app
         .data(
             Some(token),
@@ -87,7 +87,7 @@ async fn bad_tool_definitions_are_refused_by_field() {
         .await;
     assert_eq!(created["createTool"]["tool"]["method"], "POST");
     assert_eq!(created["createTool"]["tool"]["timeoutMs"], 10000);
-    let (code, field) = refused(&app, token, "name", json!("lookup")).await;
+    let (code, field) = rejected(&app, token, "name", json!("lookup")).await;
     assert_eq!((code.as_str(), field.as_str()), ("BAD_USER_INPUT", "name"));
     let listed = app
         .data(
@@ -125,7 +125,7 @@ async fn bad_tool_definitions_are_refused_by_field() {
 }
 
 #[tokio::test]
-async fn agents_list_known_tools_and_follow_renames_and_deletes() {
+async fn agent_tools_follow_renames() {
     let app = TestApp::spawn().await.unwrap();
     let owner = app.register("lists@example.com", "Lists").await;
     let token = owner.access_token.as_str();
@@ -228,7 +228,7 @@ async fn run_one_call(app: &TestApp, token: &str, tool: &str, arguments: Value) 
 }
 
 #[tokio::test]
-async fn http_tools_send_arguments_and_secret_headers() {
+async fn http_tools_send_secret_headers() {
     let app = spawn_allowing_local_tools().await;
     let server = ToolServer::start().await.unwrap();
     let owner = app.register("http@example.com", "Http").await;
@@ -265,7 +265,7 @@ async fn http_tools_send_arguments_and_secret_headers() {
 }
 
 #[tokio::test]
-async fn tool_hosts_resolving_to_private_addresses_are_refused() {
+async fn private_tool_hosts_rejected() {
     // No allow-list: the host name passes the definition check and is refused once it
     // resolves to a loopback address at call time.
     let app = TestApp::spawn().await.unwrap();

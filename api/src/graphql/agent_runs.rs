@@ -63,7 +63,7 @@ pub enum ToolExecutionStatus {
     /// The tool is running.
     Started,
     Succeeded,
-    /// The tool failed, or its arguments were refused before it ran.
+    /// The tool failed, or its arguments were rejected before it ran.
     Failed,
     /// The worker running the call stopped before recording its outcome; the call was not
     /// run again.

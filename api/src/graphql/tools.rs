@@ -122,7 +122,7 @@ pub struct CreateToolInput {
     /// 16 KB.
     pub parameters: Json<Value>,
     /// An http or https URL. Hosts that resolve to private, loopback, link-local or metadata
-    /// addresses are refused unless the operator allows their network.
+    /// addresses are rejected unless the operator allows their network.
     pub url: String,
     #[graphql(default_with = "HttpMethod::Post")]
     pub method: HttpMethod,

@@ -1,5 +1,5 @@
 //! HTTP tools: the URL check when a tool is defined, and the call through the guarded
-//! outbound client, which refuses private and metadata addresses after DNS resolution.
+//! outbound client, which rejects private and metadata addresses after DNS resolution.
 
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,7 @@ pub(crate) async fn call(
     let client = platform
         .guarded_http
         .client_for(&tool.url)
-        .map_err(|error| format!("the tool's URL is refused: {error}"))?;
+        .map_err(|error| format!("the tool's URL is rejected: {error}"))?;
     let method = HttpMethod::from_stored(&tool.method).unwrap_or(HttpMethod::Post);
     let timeout = Duration::from_millis(u64::try_from(tool.timeout_ms).unwrap_or(10_000));
     let mut request = match method {
@@ -133,7 +133,7 @@ fn truncate(body: &str) -> String {
     }
 }
 
-/// Joins an error's message with its sources, which name the refused address.
+/// Joins an error's message with its sources, which name the rejected address.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();

@@ -31,7 +31,7 @@ pub(super) fn check_parameters(field: &str, parameters: &Value) -> ServiceResult
 }
 
 /// Returns why `arguments` do not match `parameters`, naming each failing location, or
-/// `None` when they match. A schema that does not compile refuses every call.
+/// `None` when they match. A schema that does not compile rejects every call.
 pub(crate) fn argument_errors(parameters: &Value, arguments: &Value) -> Option<String> {
     let validator = match jsonschema::validator_for(parameters) {
         Ok(validator) => validator,
@@ -65,7 +65,7 @@ mod tests {
     }
 
     #[test]
-    fn non_object_schema_refused() {
+    fn non_object_schema_rejected() {
         let error = check_parameters("parameters", &json!({"type": "string"})).unwrap_err();
         assert!(
             error.to_string().contains("\"type\": \"object\""),
@@ -74,7 +74,7 @@ mod tests {
     }
 
     #[test]
-    fn broken_schema_refused() {
+    fn broken_schema_rejected() {
         let schema = json!({"type": "object", "properties": {"a": {"type": 12}}});
         let error = check_parameters("parameters", &schema).unwrap_err();
         assert!(

@@ -135,7 +135,7 @@ impl ToolSet {
 /// Describes why `arguments` cannot be given to a tool with `parameters`, or returns `None`.
 fn argument_error(parameters: &Value, arguments: &Value) -> Option<String> {
     // The adapters keep text that is not JSON as a string; a schema of type object then
-    // refuses it, but the model learns more from being told what went wrong.
+    // rejects it, but the model learns more from being told what went wrong.
     if let Value::String(raw) = arguments {
         return Some(format!("the arguments are not a JSON object: {raw}"));
     }
