@@ -601,3 +601,109 @@ async fn run_events_over_websocket() {
     assert_eq!(resumed_kinds, ["TOOL_RESULT", "FINISHED"]);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn agent_stats_sum_runs_and_tools() {
+    let app = spawn(true).await;
+    let owner = app.register("stats@example.com", "Stats").await;
+    let token = owner.access_token.as_str();
+    let agent = create_agent(
+        &app,
+        token,
+        &["calculate", "current_time"],
+        json!({ "maxSteps": 2 }),
+    )
+    .await;
+
+    // One run with two tool calls that succeeds, one without tools that succeeds, and one
+    // that reaches the step limit.
+    app.mock.reply_next(MockReply::ToolCalls(vec![
+        call("calculate", json!({"operation": "add", "a": 1, "b": 2})),
+        call("current_time", json!({})),
+    ]));
+    app.mock.reply_next(MockReply::Text("Done.".into()));
+    app.mock
+        .reply_next(MockReply::Text("Nothing to do.".into()));
+    app.mock.reply_next(MockReply::ToolCalls(vec![call(
+        "calculate",
+        json!({"operation": "divide", "a": 1, "b": 0}),
+    )]));
+    app.mock
+        .reply_next(MockReply::ToolCalls(vec![call("current_time", json!({}))]));
+    let mut runs = Vec::new();
+    for prompt in ["first", "second", "third"] {
+        let queued = execute(&app, token, &agent, prompt).await;
+        runs.push(finished_run(&app, token, queued["id"].as_str().unwrap()).await);
+    }
+    let statuses: Vec<&str> = runs
+        .iter()
+        .map(|run| run["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED", "SUCCEEDED", "FAILED"]);
+
+    let data = app
+        .data(
+            Some(token),
+            "query($id: ID!) { agentStats(agentId: $id) { runs succeeded failed cancelled
+                unfinished successRate p50DurationMs p95DurationMs inputTokens outputTokens
+                costMicros toolCalls { toolName calls succeeded failed unknown } } }",
+            json!({ "id": agent }),
+        )
+        .await;
+    let stats = &data["agentStats"];
+    assert_eq!(stats["runs"], 3);
+    assert_eq!(stats["succeeded"], 2);
+    assert_eq!(stats["failed"], 1);
+    assert_eq!(stats["cancelled"], 0);
+    assert_eq!(stats["unfinished"], 0);
+    let rate = stats["successRate"].as_f64().unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
+    let sum = |field: &str| {
+        runs.iter()
+            .map(|run| run[field].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(stats["inputTokens"], sum("inputTokens"));
+    assert_eq!(stats["outputTokens"], sum("outputTokens"));
+    assert_eq!(stats["costMicros"], sum("costMicros"));
+    let p50 = stats["p50DurationMs"].as_i64().unwrap();
+    let p95 = stats["p95DurationMs"].as_i64().unwrap();
+    assert!(p50 <= p95, "{p50} > {p95}");
+    let longest = runs
+        .iter()
+        .map(|run| run["durationMs"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    assert!(p95 <= longest + 1, "{p95} > {longest}");
+    assert_eq!(
+        stats["toolCalls"],
+        json!([
+            { "toolName": "calculate", "calls": 2, "succeeded": 1, "failed": 1, "unknown": 0 },
+            { "toolName": "current_time", "calls": 2, "succeeded": 2, "failed": 0, "unknown": 0 },
+        ])
+    );
+
+    let empty = app
+        .data(
+            Some(token),
+            "query($id: ID!, $from: DateTime!, $to: DateTime!) {
+                agentStats(agentId: $id, from: $from, to: $to) { runs successRate p50DurationMs } }",
+            json!({ "id": agent, "from": "2020-01-01T00:00:00Z", "to": "2020-02-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        empty["agentStats"],
+        json!({ "runs": 0, "successRate": null, "p50DurationMs": null })
+    );
+    let reversed = app
+        .graphql(
+            Some(token),
+            "query($id: ID!) { agentStats(agentId: $id, from: \"2021-01-01T00:00:00Z\",
+                to: \"2020-01-01T00:00:00Z\") { runs } }",
+            json!({ "id": agent }),
+        )
+        .await;
+    assert_eq!(error_code(&reversed), "BAD_USER_INPUT");
+    assert_eq!(reversed["errors"][0]["extensions"]["field"], "to");
+    app.shutdown().await;
+}

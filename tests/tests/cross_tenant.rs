@@ -54,6 +54,7 @@ const ID_OPERATIONS: &[(&str, Expected)] = &[
     ("executeAgent", Expected::NotFound),
     ("agentRun", Expected::NotFound),
     ("agentRuns", Expected::Empty),
+    ("agentStats", Expected::NotFound),
     ("cancelAgentRun", Expected::NotFound),
     ("agentRunEvents", Expected::NotFound),
 ];
@@ -425,6 +426,11 @@ async fn foreign_ids_reach_nothing() {
         (
             "agentRuns",
             "query($id: ID!) { agentRuns(agentId: $id) { edges { node { id } } } }".into(),
+            json!({ "id": agent }),
+        ),
+        (
+            "agentStats",
+            "query($id: ID!) { agentStats(agentId: $id) { runs } }".into(),
             json!({ "id": agent }),
         ),
         (

@@ -53,6 +53,7 @@ pub const QUERIES: &[(&str, Access)] = &[
     ("agents", VIEWER),
     ("agentRun", VIEWER),
     ("agentRuns", VIEWER),
+    ("agentStats", VIEWER),
     ("tool", VIEWER),
     ("tools", VIEWER),
     ("builtinTools", VIEWER),

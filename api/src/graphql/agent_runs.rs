@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use entity::{agent_run, agent_run_step, tool_execution};
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
-use service::agent_runs::{self, CursorEvent, RunEvent, RunFilter};
+use service::agent_runs::{self, CursorEvent, RunEvent, RunFilter, stats};
 use uuid::Uuid;
 
 use super::{
@@ -387,6 +387,77 @@ impl From<CursorEvent> for AgentRunEvent {
     }
 }
 
+/// Tool calls of one tool in an agent's runs.
+#[derive(SimpleObject, Clone)]
+pub struct ToolCallStats {
+    pub tool_name: String,
+    pub calls: BigInt,
+    pub succeeded: BigInt,
+    pub failed: BigInt,
+    /// Calls whose worker died before recording an outcome.
+    pub unknown: BigInt,
+}
+
+/// Statistics of an agent's runs created in a period.
+#[derive(SimpleObject, Clone)]
+pub struct AgentStats {
+    pub agent_id: ID,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub runs: BigInt,
+    pub succeeded: BigInt,
+    pub failed: BigInt,
+    pub cancelled: BigInt,
+    /// Runs still queued or running.
+    pub unfinished: BigInt,
+    /// Share of the finished runs that succeeded, from 0 to 1; null when none finished.
+    /// Cancelled runs count as not successful.
+    pub success_rate: Option<f64>,
+    /// Median duration of the finished runs, from first start to end, in milliseconds.
+    pub p50_duration_ms: Option<BigInt>,
+    /// 95th percentile of the same durations.
+    pub p95_duration_ms: Option<BigInt>,
+    pub input_tokens: BigInt,
+    pub output_tokens: BigInt,
+    pub cost_micros: BigInt,
+    /// Calls per tool, most called first.
+    pub tool_calls: Vec<ToolCallStats>,
+}
+
+impl From<stats::AgentStats> for AgentStats {
+    fn from(stats: stats::AgentStats) -> Self {
+        let totals = &stats.totals;
+        let milliseconds = |value: Option<f64>| value.map(|ms| BigInt(ms.round() as i64));
+        Self {
+            agent_id: stats.agent_id.into(),
+            from: stats.from,
+            to: stats.to,
+            runs: BigInt(totals.runs),
+            succeeded: BigInt(totals.succeeded),
+            failed: BigInt(totals.failed),
+            cancelled: BigInt(totals.cancelled),
+            unfinished: BigInt(totals.unfinished),
+            success_rate: totals.success_rate(),
+            p50_duration_ms: milliseconds(totals.p50_duration_ms),
+            p95_duration_ms: milliseconds(totals.p95_duration_ms),
+            input_tokens: BigInt(totals.input_tokens),
+            output_tokens: BigInt(totals.output_tokens),
+            cost_micros: BigInt(totals.cost_micros),
+            tool_calls: stats
+                .tool_calls
+                .into_iter()
+                .map(|tool| ToolCallStats {
+                    tool_name: tool.tool_name,
+                    calls: BigInt(tool.calls),
+                    succeeded: BigInt(tool.succeeded),
+                    failed: BigInt(tool.failed),
+                    unknown: BigInt(tool.unknown),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(InputObject)]
 pub struct ExecuteAgentInput {
     pub agent_id: ID,
@@ -416,6 +487,24 @@ impl AgentRunQuery {
             .await
             .gql()?
             .into())
+    }
+
+    /// Statistics of the agent's runs created from `from` (30 days ago when absent) up to
+    /// `to` (now when absent).
+    async fn agent_stats(
+        &self,
+        ctx: &Context<'_>,
+        agent_id: ID,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<AgentStats> {
+        let agent_id = parse_id("agentId", &agent_id)?;
+        let to = to.unwrap_or_else(Utc::now);
+        let from = from.unwrap_or(to - chrono::Duration::days(30));
+        let stats = stats::for_agent(platform(ctx), caller(ctx)?, agent_id, from, to)
+            .await
+            .gql()?;
+        Ok(stats.into())
     }
 
     /// The tenant's agent runs, newest first, optionally of one agent or in one state.

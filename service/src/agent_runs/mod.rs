@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod runner;
+pub mod stats;
 
 use std::time::Duration;
 
