@@ -1,5 +1,5 @@
-//! Entity for `tool_executions`: one tool call of an agent run, written as started before
-//! the tool runs and completed with its result or error.
+//! Entity for `tool_executions`: one tool call of an agent run or of a chat reply, written as
+//! started before the tool runs and completed with its result or error.
 
 use sea_orm::entity::prelude::*;
 
@@ -11,7 +11,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub run_id: Uuid,
+    /// The agent run that made the call; exactly one of `run_id` and `message_id` is set.
+    pub run_id: Option<Uuid>,
+    /// The chat reply whose generation made the call.
+    pub message_id: Option<Uuid>,
     /// The step whose model call asked for this call.
     pub step: i32,
     /// The call's id as the model gave it; unique within the step.
@@ -42,6 +45,13 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Run,
+    #[sea_orm(
+        belongs_to = "super::message::Entity",
+        from = "Column::MessageId",
+        to = "super::message::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Message,
 }
 
 impl Related<super::agent_run::Entity> for Entity {

@@ -39,11 +39,27 @@
 //!
 //! A tool-call reply counts one output token per tool call. `<sequence>` is the number of the
 //! reply on the server, starting at 1, and `<index>` the position of the call, starting at 0.
+//!
+//! The control routes under `/mock/`, a prefix that no provider path uses, script replies
+//! over HTTP, for clients that run the server as a separate process:
+//! - `POST /mock/replies` queues a scripted reply and returns 204. The body is either
+//!   `{"toolCalls": [{"name": "calculate", "arguments": {"a": 6}}, ...]}` or
+//!   `{"text": "exact reply"}`, parsed as JSON whatever its `Content-Type`. `arguments`
+//!   follows the rules of [`MockToolCall`] and defaults to `{}`. Any other body returns 400
+//!   with a JSON body such as `{"error": "body must have either toolCalls or text"}`.
+//! - `GET /mock/replies` returns the number of replies still queued: `{"queued": 2}`.
+//! - `DELETE /mock/replies` removes every queued reply and returns 204.
+//!
+//! These routes and [`MockProvider::reply_next`] share one queue, in first-in, first-out
+//! order. The control routes take no key, and their requests are not recorded in
+//! [`MockProvider::received`]. The mock is meant for local tests and demos: any client that
+//! can reach its address can script its replies, so bind it to a loopback address.
 
 mod anthropic;
 mod auth;
 mod chat;
 mod config;
+mod control;
 mod format;
 mod gemini;
 mod groq;

@@ -10,7 +10,7 @@ use mock_provider::{MockConfig, MockProvider, WireFormat};
 use tracing_subscriber::EnvFilter;
 
 /// Serves the chat wire formats of OpenAI, Anthropic, Gemini, Groq and Ollama with a fixed
-/// reply, for local tests and demos.
+/// reply, or with scripted replies queued over HTTP, for local tests and demos.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -20,7 +20,15 @@ use tracing_subscriber::EnvFilter;
   Gemini     http://ADDR/v1beta       (GEMINI_BASE_URL)
   Groq       http://ADDR/openai/v1    (GROQ_BASE_URL)
   Ollama     http://ADDR              (OLLAMA_BASE_URL)
-Any non-empty API key is accepted. Ollama's routes also accept requests without a key."
+Any non-empty API key is accepted. Ollama's routes also accept requests without a key.
+
+Scripted replies, served one per chat request in the order queued (no key needed, so
+keep ADDR on a loopback address):
+  POST   http://ADDR/mock/replies   queue {\"toolCalls\": [{\"name\": ..., \"arguments\": {...}}]}
+                                    or {\"text\": \"exact reply\"}
+  GET    http://ADDR/mock/replies   number still queued, as {\"queued\": N}
+  DELETE http://ADDR/mock/replies   clear the queue
+Example with the default --addr: curl -d '{\"text\": \"Hello.\"}' http://127.0.0.1:4010/mock/replies"
 )]
 struct Args {
     /// Address to listen on.

@@ -1,5 +1,5 @@
-//! The router: every format's routes, the model list that OpenAI and Anthropic share, and
-//! the 404 for other paths.
+//! The router: every format's routes, the model list that OpenAI and Anthropic share, the
+//! control routes under `/mock/`, and the 404 for other paths.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use crate::openai::{self, Dialect};
 use crate::state::MockState;
-use crate::{anthropic, gemini, groq, ollama};
+use crate::{anthropic, control, gemini, groq, ollama};
 
 pub(crate) fn router(state: Arc<MockState>) -> Router {
     Router::new()
@@ -20,6 +20,7 @@ pub(crate) fn router(state: Arc<MockState>) -> Router {
         .merge(gemini::routes())
         .merge(groq::routes())
         .merge(ollama::routes())
+        .merge(control::routes())
         .route("/v1/models", get(list_models))
         .fallback(not_found)
         .with_state(state)

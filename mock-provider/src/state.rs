@@ -69,6 +69,14 @@ impl MockState {
         lock(&self.replies).pop_front()
     }
 
+    pub(crate) fn queued_replies(&self) -> usize {
+        lock(&self.replies).len()
+    }
+
+    pub(crate) fn clear_replies(&self) {
+        lock(&self.replies).clear();
+    }
+
     /// Returns the number of the next reply, starting at 1, for response ids such as
     /// `chatcmpl-mock-1`.
     pub(crate) fn next_sequence(&self) -> u64 {

@@ -18,7 +18,7 @@ use super::{
     context::{caller, parse_id, platform},
     conversations::FinishReason,
     error::{GqlResult, to_graphql_error},
-    loaders::{RunStepsLoader, ToolExecutionsLoader},
+    loaders::{ByRun, RunStepsLoader, ToolExecutionsLoader},
     scalars::BigInt,
 };
 
@@ -167,7 +167,10 @@ impl AgentRun {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<ToolExecution>> {
         let loader = ctx.data_unchecked::<DataLoader<ToolExecutionsLoader>>();
-        let executions = loader.load_one(self.run_id).await?.unwrap_or_default();
+        let executions = loader
+            .load_one(ByRun(self.run_id))
+            .await?
+            .unwrap_or_default();
         Ok(executions.into_iter().map(ToolExecution::from).collect())
     }
 }
@@ -236,7 +239,7 @@ impl From<agent_run_step::Model> for AgentRunStep {
     }
 }
 
-/// One tool call of a run: what was asked, and how it ended.
+/// One tool call of an agent run or of a chat reply: what was asked, and how it ended.
 #[derive(SimpleObject, Clone)]
 pub struct ToolExecution {
     pub id: ID,

@@ -1,10 +1,12 @@
 //! Sending messages, stopping generation, and the subscription that streams a reply.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
 use futures_util::{Stream, StreamExt};
+use serde_json::Value;
 use service::chat::{self, MessageEvent, MessageOutcome};
 
 use super::{
+    agent_runs::ToolExecutionStatus,
     context::{caller, parse_id, platform},
     conversations::{FinishReason, Message, MessageStatus},
     error::{GqlResult, to_graphql_error},
@@ -42,6 +44,10 @@ pub struct StopGenerationPayload {
 pub enum MessageEventKind {
     /// A piece of generated text.
     Delta,
+    /// The agent's model asked for a tool call, which is about to run; see `toolCall`.
+    ToolCall,
+    /// A tool call ended; see `toolResult`.
+    ToolResult,
     /// The reply ended; `outcome` contains the full text, usage, cost and finish reason.
     Done,
 }
@@ -68,8 +74,34 @@ pub struct MessageStreamEvent {
     pub kind: MessageEventKind,
     /// The new text, for DELTA events.
     pub delta: Option<String>,
+    /// The call, for TOOL_CALL events.
+    pub tool_call: Option<ReplyToolCall>,
+    /// How the call ended, for TOOL_RESULT events.
+    pub tool_result: Option<ReplyToolResult>,
     /// The final state, for the DONE event.
     pub outcome: Option<MessageOutcomeObject>,
+}
+
+/// A tool call made while generating a reply.
+#[derive(SimpleObject)]
+pub struct ReplyToolCall {
+    /// The model call that asked for it, starting at 1.
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub arguments: Json<Value>,
+}
+
+/// The end of a tool call made while generating a reply.
+#[derive(SimpleObject)]
+pub struct ReplyToolResult {
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub status: ToolExecutionStatus,
+    /// What the tool returned, as the model read it.
+    pub result: Option<String>,
+    pub error: Option<String>,
 }
 
 impl From<MessageOutcome> for MessageOutcomeObject {
@@ -87,20 +119,49 @@ impl From<MessageOutcome> for MessageOutcomeObject {
     }
 }
 
+impl MessageStreamEvent {
+    fn empty(cursor: String, kind: MessageEventKind) -> Self {
+        Self {
+            cursor,
+            kind,
+            delta: None,
+            tool_call: None,
+            tool_result: None,
+            outcome: None,
+        }
+    }
+}
+
 impl From<MessageEvent> for MessageStreamEvent {
     fn from(event: MessageEvent) -> Self {
         match event {
             MessageEvent::Delta { cursor, text } => Self {
-                cursor,
-                kind: MessageEventKind::Delta,
                 delta: Some(text),
-                outcome: None,
+                ..Self::empty(cursor, MessageEventKind::Delta)
+            },
+            MessageEvent::ToolCall { cursor, call } => Self {
+                tool_call: Some(ReplyToolCall {
+                    step: call.step,
+                    call_id: call.call_id,
+                    name: call.name,
+                    arguments: Json(call.arguments),
+                }),
+                ..Self::empty(cursor, MessageEventKind::ToolCall)
+            },
+            MessageEvent::ToolResult { cursor, result } => Self {
+                tool_result: Some(ReplyToolResult {
+                    step: result.step,
+                    call_id: result.call_id,
+                    name: result.name,
+                    status: result.status.into(),
+                    result: result.result,
+                    error: result.error,
+                }),
+                ..Self::empty(cursor, MessageEventKind::ToolResult)
             },
             MessageEvent::Done { cursor, outcome } => Self {
-                cursor,
-                kind: MessageEventKind::Done,
-                delta: None,
                 outcome: Some(outcome.into()),
+                ..Self::empty(cursor, MessageEventKind::Done)
             },
         }
     }
@@ -149,7 +210,8 @@ pub struct ChatSubscription;
 
 #[Subscription]
 impl ChatSubscription {
-    /// Streams a reply: its text deltas, then one DONE event. A subscriber that starts late
+    /// Streams a reply: its text deltas and, for an agent with tools, its tool calls and
+    /// results as they happen, then one DONE event. A subscriber that starts late
     /// receives the events it missed first; `after` resumes from an event's cursor.
     async fn message_stream(
         &self,

@@ -9,11 +9,12 @@ use service::conversations;
 use uuid::Uuid;
 
 use super::{
+    agent_runs::ToolExecution,
     agents::{Agent, Provider},
     connection::{Paged, page_request, to_connection},
     context::{caller, parse_id, platform},
     error::GqlResult,
-    loaders::AgentLoader,
+    loaders::{AgentLoader, ByMessage, ToolExecutionsLoader},
     scalars::BigInt,
 };
 
@@ -143,8 +144,9 @@ impl From<entity::FinishReason> for FinishReason {
 }
 
 /// One message of a conversation. Token counts and cost are set on generated replies
-/// once they finish.
+/// once they finish; for a reply that called tools they cover every model call.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Message {
     pub id: ID,
     pub conversation_id: ID,
@@ -162,11 +164,31 @@ pub struct Message {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub message_id: Uuid,
+}
+
+#[ComplexObject]
+impl Message {
+    /// The tool calls made while generating this reply, in the order they started; empty
+    /// for other messages.
+    async fn tool_executions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ToolExecution>> {
+        let loader = ctx.data_unchecked::<DataLoader<ToolExecutionsLoader>>();
+        let executions = loader
+            .load_one(ByMessage(self.message_id))
+            .await?
+            .unwrap_or_default();
+        Ok(executions.into_iter().map(ToolExecution::from).collect())
+    }
 }
 
 impl From<message::Model> for Message {
     fn from(message: message::Model) -> Self {
         Self {
+            message_id: message.id,
             id: message.id.into(),
             conversation_id: message.conversation_id.into(),
             role: message.role.into(),

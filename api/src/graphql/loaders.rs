@@ -80,36 +80,80 @@ impl Loader<Uuid> for RunStepsLoader {
             .filter(agent_run_step::Column::RunId.is_in(ids.iter().copied()))
             .order_by_asc(agent_run_step::Column::Step);
         let steps = read(&self.platform, self.tenant_id, select).await?;
-        Ok(group(steps, |step| step.run_id))
+        Ok(group(steps, |step| Some(step.run_id)))
     }
 }
 
-/// Loads the tool executions of agent runs, each run's in the order they started.
+/// Key of the tool executions of one agent run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ByRun(pub Uuid);
+
+/// Key of the tool executions of one chat reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ByMessage(pub Uuid);
+
+/// Loads tool executions of agent runs or chat replies, each one's in the order they
+/// started.
 pub struct ToolExecutionsLoader {
     pub platform: Platform,
     pub tenant_id: TenantId,
 }
 
-impl Loader<Uuid> for ToolExecutionsLoader {
-    type Value = Vec<tool_execution::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+impl ToolExecutionsLoader {
+    async fn load_where(
+        &self,
+        column: tool_execution::Column,
+        ids: impl Iterator<Item = Uuid>,
+    ) -> async_graphql::Result<Vec<tool_execution::Model>> {
         let select = tool_execution::Entity::find()
             .filter(tool_execution::Column::TenantId.eq(self.tenant_id.as_uuid()))
-            .filter(tool_execution::Column::RunId.is_in(ids.iter().copied()))
+            .filter(column.is_in(ids))
             .order_by_asc(tool_execution::Column::Step)
             .order_by_asc(tool_execution::Column::StartedAt);
-        let executions = read(&self.platform, self.tenant_id, select).await?;
-        Ok(group(executions, |execution| execution.run_id))
+        read(&self.platform, self.tenant_id, select).await
     }
 }
 
-/// Groups rows by the id `key` returns, keeping their order within each group.
-fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
-    let mut groups: HashMap<Uuid, Vec<T>> = HashMap::new();
+impl Loader<ByRun> for ToolExecutionsLoader {
+    type Value = Vec<tool_execution::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ByRun]) -> Result<HashMap<ByRun, Self::Value>, Self::Error> {
+        let ids = keys.iter().map(|key| key.0);
+        let executions = self.load_where(tool_execution::Column::RunId, ids).await?;
+        Ok(group(executions, |execution| execution.run_id.map(ByRun)))
+    }
+}
+
+impl Loader<ByMessage> for ToolExecutionsLoader {
+    type Value = Vec<tool_execution::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ByMessage],
+    ) -> Result<HashMap<ByMessage, Self::Value>, Self::Error> {
+        let ids = keys.iter().map(|key| key.0);
+        let executions = self
+            .load_where(tool_execution::Column::MessageId, ids)
+            .await?;
+        Ok(group(executions, |execution| {
+            execution.message_id.map(ByMessage)
+        }))
+    }
+}
+
+/// Groups rows by the key `key` returns, keeping their order within each group. Rows
+/// without a key are left out.
+fn group<K: std::hash::Hash + Eq, T>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> Option<K>,
+) -> HashMap<K, Vec<T>> {
+    let mut groups: HashMap<K, Vec<T>> = HashMap::new();
     for row in rows {
-        groups.entry(key(&row)).or_default().push(row);
+        if let Some(key) = key(&row) {
+            groups.entry(key).or_default().push(row);
+        }
     }
     groups
 }

@@ -9,6 +9,7 @@ use std::{
 
 use entity::{AgentRunStatus, ToolExecutionStatus, agent_run};
 use futures_util::Stream;
+use providers::ToolCall;
 use redis::{
     AsyncCommands,
     streams::{StreamReadOptions, StreamReadReply},
@@ -25,6 +26,7 @@ use crate::{
     chat::events::is_stream_id,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
+    tools::calls::{CallObserver, CallResult},
 };
 
 /// How long one blocking read waits before the run's state is checked in the database.
@@ -129,6 +131,30 @@ impl Publisher {
         {
             warn!(%error, key = %self.key, "writing run events to Redis failed");
         }
+    }
+}
+
+impl CallObserver for Publisher {
+    async fn started(&self, step: i32, call: &ToolCall) {
+        self.publish(&RunEvent::ToolCall {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        })
+        .await;
+    }
+
+    async fn finished(&self, step: i32, call: &ToolCall, result: &CallResult) {
+        self.publish(&RunEvent::ToolResult {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            status: result.status,
+            result: result.result.clone(),
+            error: result.error.clone(),
+        })
+        .await;
     }
 }
 

@@ -17,14 +17,13 @@ use entity::{
     AgentRunStatus, FinishReason, Role, ToolExecutionStatus, agent_run, agent_run_step, membership,
     tool_execution, usage_record,
 };
-use futures_util::{StreamExt, future::join_all};
+use futures_util::StreamExt;
 use providers::{
     ChatMessage, ChatRequest, ProviderError, ProviderKind, ResponseAccumulator, StreamEvent,
     ToolCall, Usage, pricing,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value, json};
@@ -39,13 +38,11 @@ use crate::{
     error::ServiceResult,
     jobs::{CountUsage, RunAgent},
     metrics, prices,
-    tools::{self, ToolSet},
+    tools::{
+        self, ToolSet,
+        calls::{self, CallOwner, UNKNOWN_OUTCOME},
+    },
 };
-
-/// What the model is told about a call whose worker died before recording its outcome.
-const UNKNOWN_OUTCOME: &str = "The outcome of this call is unknown: the worker running it \
-    stopped before recording a result. It was not run again; check its effect before \
-    repeating it.";
 
 /// How a run ended, or why this worker stopped working on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -533,7 +530,7 @@ impl<'a> Runner<'a> {
         let calls = if streamed.error.is_some() || streamed.stopped || streamed.timed_out {
             Vec::new()
         } else {
-            normalise_ids(step, response.into_response().tool_calls)
+            generation::normalise_call_ids(response.into_response().tool_calls)
         };
 
         let end = if streamed.stopped {
@@ -768,88 +765,16 @@ impl<'a> Runner<'a> {
     /// Runs the calls of `step` at the same time and returns their results as tool
     /// messages, in the order of `calls`.
     async fn run_calls(&self, step: i32, calls: &[ToolCall]) -> ServiceResult<Vec<ChatMessage>> {
-        let results = join_all(calls.iter().map(|call| self.run_call(step, call))).await;
-        results.into_iter().collect()
-    }
-
-    /// Records the call as started, runs it, and records its outcome.
-    async fn run_call(&self, step: i32, call: &ToolCall) -> ServiceResult<ChatMessage> {
-        let started_at = Utc::now();
-        let id = Uuid::now_v7();
-        let txn = self.platform.tenant_tx(self.tenant_id()).await?;
-        let inserted = txn
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "INSERT INTO tool_executions \
-                     (id, tenant_id, run_id, step, call_id, tool_name, arguments, status, started_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'started', $8) \
-                 ON CONFLICT (run_id, step, call_id) DO NOTHING",
-                [
-                    id.into(),
-                    self.run.tenant_id.into(),
-                    self.run.id.into(),
-                    step.into(),
-                    call.id.clone().into(),
-                    call.name.clone().into(),
-                    call.arguments.clone().into(),
-                    started_at.into(),
-                ],
-            ))
-            .await?
-            .rows_affected();
-        txn.commit().await?;
-        if inserted == 0 {
-            // Another attempt recorded this call first; its row holds the outcome.
-            return Ok(ChatMessage::tool_result(
-                &call.id,
-                &call.name,
-                UNKNOWN_OUTCOME,
-            ));
-        }
-        self.publisher
-            .publish(&RunEvent::ToolCall {
-                step,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-            })
-            .await;
-
-        let timer = Instant::now();
-        let outcome = self.tools.call(self.platform, &self.ctx, call).await;
-        let duration_ms = timer.elapsed().as_millis() as i64;
-        let (status, result, error) = match &outcome.result {
-            Ok(result) => (ToolExecutionStatus::Succeeded, Some(result.clone()), None),
-            Err(error) => (ToolExecutionStatus::Failed, None, Some(error.clone())),
-        };
-        let txn = self.platform.tenant_tx(self.tenant_id()).await?;
-        tool_execution::Entity::update_many()
-            .col_expr(tool_execution::Column::Status, Expr::value(status))
-            .col_expr(tool_execution::Column::ToolId, Expr::value(outcome.tool_id))
-            .col_expr(tool_execution::Column::Result, Expr::value(result.clone()))
-            .col_expr(tool_execution::Column::Error, Expr::value(error.clone()))
-            .col_expr(tool_execution::Column::DurationMs, Expr::value(duration_ms))
-            .col_expr(tool_execution::Column::FinishedAt, Expr::value(Utc::now()))
-            .filter(tool_execution::Column::Id.eq(id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        debug!(tool = %call.name, status = ?status, duration_ms, "tool call finished");
-        self.publisher
-            .publish(&RunEvent::ToolResult {
-                step,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                status,
-                result: result.clone(),
-                error: error.clone(),
-            })
-            .await;
-        let content = match (result, error) {
-            (Some(result), _) => result,
-            (None, error) => format!("Error: {}", error.unwrap_or_default()),
-        };
-        Ok(ChatMessage::tool_result(&call.id, &call.name, content))
+        calls::run_step(
+            self.platform,
+            &self.ctx,
+            &self.tools,
+            CallOwner::Run(self.run.id),
+            step,
+            calls,
+            self.publisher,
+        )
+        .await
     }
 }
 
@@ -874,23 +799,6 @@ struct StoredStep<'a> {
     estimated: bool,
     started_at: DateTime<Utc>,
     reservation: Uuid,
-}
-
-/// Gives every call an id that is unique within its step. Some providers send none, and
-/// tool executions are keyed by it.
-fn normalise_ids(step: i32, calls: Vec<ToolCall>) -> Vec<ToolCall> {
-    let mut seen = std::collections::HashSet::new();
-    calls
-        .into_iter()
-        .enumerate()
-        .map(|(index, mut call)| {
-            if call.id.is_empty() || !seen.insert(call.id.clone()) {
-                call.id = format!("call_{step}_{index}");
-                seen.insert(call.id.clone());
-            }
-            call
-        })
-        .collect()
 }
 
 fn calls_json(calls: &[ToolCall]) -> Value {
@@ -994,21 +902,6 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.to_owned(),
-            name: "f".to_owned(),
-            arguments: json!({}),
-        }
-    }
-
-    #[test]
-    fn ids_made_unique_within_step() {
-        let calls = normalise_ids(2, vec![call(""), call("a"), call("a")]);
-        let ids: Vec<&str> = calls.iter().map(|call| call.id.as_str()).collect();
-        assert_eq!(ids, ["call_2_0", "a", "call_2_2"]);
-    }
 
     #[test]
     fn stored_calls_read_back() {

@@ -6,14 +6,16 @@ use std::{
     time::Duration,
 };
 
-use entity::{FinishReason, MessageStatus, message};
+use entity::{FinishReason, MessageStatus, ToolExecutionStatus, message};
 use futures_util::Stream;
+use providers::ToolCall;
 use redis::{
     AsyncCommands,
     streams::{StreamId, StreamReadOptions, StreamReadReply},
 };
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
@@ -23,6 +25,7 @@ use crate::{
     Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
+    tools::calls::{CallObserver, CallResult},
 };
 
 /// How long one blocking read waits before the message's state is checked in the database.
@@ -65,10 +68,41 @@ pub enum MessageEvent {
         cursor: String,
         text: String,
     },
+    /// The model asked for a tool call of the reply's agent; the tool is about to run.
+    ToolCall {
+        cursor: String,
+        call: ToolCallEvent,
+    },
+    /// A tool call ended.
+    ToolResult {
+        cursor: String,
+        result: ToolResultEvent,
+    },
     Done {
         cursor: String,
         outcome: MessageOutcome,
     },
+}
+
+/// A tool call as the reply's stream carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallEvent {
+    /// The model call that asked for it, starting at 1.
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// The end of a tool call as the reply's stream carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResultEvent {
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub status: ToolExecutionStatus,
+    pub result: Option<String>,
+    pub error: Option<String>,
 }
 
 pub fn stream_key(redis: &Redis, message_id: Uuid) -> String {
@@ -99,6 +133,25 @@ impl Publisher {
             let mut redis = self.redis.shared().await?;
             redis
                 .xadd::<_, _, _, _, ()>(&self.key, "*", &[("kind", "delta"), ("text", text)])
+                .await
+        }
+        .await;
+        self.note(result);
+    }
+
+    /// Appends an entry of `kind` whose `data` field is `payload` as JSON.
+    async fn json_entry(&self, kind: &str, payload: &impl Serialize) {
+        let result = async {
+            let payload = serde_json::to_string(payload).map_err(|error| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "encoding reply event",
+                    error.to_string(),
+                ))
+            })?;
+            let mut redis = self.redis.shared().await?;
+            redis
+                .xadd::<_, _, _, _, ()>(&self.key, "*", &[("kind", kind), ("data", &payload)])
                 .await
         }
         .await;
@@ -137,6 +190,30 @@ impl Publisher {
         {
             warn!(%error, key = %self.key, "writing reply events to Redis failed");
         }
+    }
+}
+
+impl CallObserver for Publisher {
+    async fn started(&self, step: i32, call: &ToolCall) {
+        let event = ToolCallEvent {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        };
+        self.json_entry("tool_call", &event).await;
+    }
+
+    async fn finished(&self, step: i32, call: &ToolCall, result: &CallResult) {
+        let event = ToolResultEvent {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            status: result.status,
+            result: result.result.clone(),
+            error: result.error.clone(),
+        };
+        self.json_entry("tool_result", &event).await;
     }
 }
 
@@ -250,6 +327,14 @@ fn decode(entry: &StreamId) -> Option<MessageEvent> {
             cursor,
             text: entry.get("text")?,
         }),
+        "tool_call" => {
+            let call = serde_json::from_str(&entry.get::<String>("data")?).ok()?;
+            Some(MessageEvent::ToolCall { cursor, call })
+        }
+        "tool_result" => {
+            let result = serde_json::from_str(&entry.get::<String>("data")?).ok()?;
+            Some(MessageEvent::ToolResult { cursor, result })
+        }
         "done" => {
             let outcome = serde_json::from_str(&entry.get::<String>("outcome")?).ok()?;
             Some(MessageEvent::Done { cursor, outcome })

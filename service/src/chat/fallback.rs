@@ -40,13 +40,14 @@ impl Fallback {
         &self,
         platform: &Platform,
         generation: &Generation,
+        request: &ChatRequest,
         primary_error: &ProviderError,
         stop: &CancellationToken,
     ) -> Option<(Opened, EndpointOwner)> {
         warn!(
             error = %primary_error,
             provider = generation.provider_kind.as_str(),
-            model = %generation.request.model,
+            model = %request.model,
             fallback.provider = self.provider_kind.as_str(),
             fallback.model = %self.model,
             "primary provider failed to open the stream, switching to the fallback"
@@ -71,7 +72,7 @@ impl Fallback {
         };
         let request = ChatRequest {
             model: self.model.clone(),
-            ..generation.request.clone()
+            ..request.clone()
         };
         let opened = generation::open(provider.adapter.as_ref(), &request, stop).await;
         Some((opened, provider.owner))

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use entity::{FinishReason, MessageStatus};
 use futures_util::StreamExt;
 use providers::{
-    ChatProvider, ChatRequest, EventStream, ProviderError, ProviderKind, StreamEvent, Usage,
-    pricing,
+    ChatMessage, ChatProvider, ChatRequest, EventStream, ProviderError, ProviderKind,
+    ResponseAccumulator, StreamEvent, ToolCall, Usage, pricing,
 };
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +21,15 @@ use super::{
     persist, recovery,
 };
 use crate::{
-    Platform, TenantId, credentials::EndpointOwner, error::ServiceResult, jobs::CountUsage,
+    Platform, RequestContext, TenantId,
+    credentials::EndpointOwner,
+    error::ServiceResult,
+    jobs::CountUsage,
     metrics, prices, provider_health,
+    tools::{
+        ToolSet,
+        calls::{self, CallOwner},
+    },
 };
 
 /// Inputs of a generation, which runs after the request that started it has ended.
@@ -38,6 +45,45 @@ pub struct Generation {
     pub request: ChatRequest,
     /// Provider and model opened when `provider_kind` fails to open its stream.
     pub fallback: Option<Fallback>,
+    /// The agent's tools, when it has any; the reply then loops through tool calls.
+    pub tools: Option<GenerationTools>,
+}
+
+/// The tools a reply may call and the rights they run with.
+pub struct GenerationTools {
+    pub set: ToolSet,
+    /// The member who sent the message; task tools act with their role.
+    pub ctx: RequestContext,
+    /// Model calls the reply may make.
+    pub max_steps: i32,
+}
+
+/// Usage and cost of the model calls of a reply before its last one, which already have
+/// their usage records.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EarlierSteps {
+    pub usage: Option<Usage>,
+    pub cost_micros: Option<i64>,
+    pub estimated: bool,
+}
+
+impl EarlierSteps {
+    fn add(&mut self, usage: Option<&Usage>, cost_micros: Option<i64>, estimated: bool) {
+        if let Some(usage) = usage {
+            let total = self.usage.get_or_insert_with(Usage::default);
+            total.input_tokens += usage.input_tokens;
+            total.output_tokens += usage.output_tokens;
+            total.cached_input_tokens = match (total.cached_input_tokens, usage.cached_input_tokens)
+            {
+                (None, None) => None,
+                (left, right) => Some(left.unwrap_or(0) + right.unwrap_or(0)),
+            };
+        }
+        if let Some(cost) = cost_micros {
+            *self.cost_micros.get_or_insert(0) += cost;
+        }
+        self.estimated |= estimated;
+    }
 }
 
 /// Spawns the generation on the runtime. It runs to the end even when no client listens.
@@ -80,6 +126,42 @@ struct Collected {
     fallback_used: bool,
     /// Outcomes to record in the providers' health, as provider and success.
     health: Vec<(ProviderKind, bool)>,
+    /// Tool calls the model asked for, when the stream ended normally.
+    tool_calls: Vec<ToolCall>,
+}
+
+impl Collected {
+    fn empty() -> Self {
+        Self {
+            text: String::new(),
+            usage: None,
+            finish_reason: None,
+            error: None,
+            cancelled: false,
+            interrupted: false,
+            started: false,
+            fallback_used: false,
+            health: Vec::new(),
+            tool_calls: Vec::new(),
+        }
+    }
+}
+
+/// Gives every call an id that is unique within its step. Gemini and Ollama send none, and
+/// tool executions are keyed by it.
+pub(crate) fn normalise_call_ids(calls: Vec<ToolCall>) -> Vec<ToolCall> {
+    let mut seen = std::collections::HashSet::new();
+    calls
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut call)| {
+            if call.id.is_empty() || !seen.insert(call.id.clone()) {
+                call.id = format!("call_{index}");
+                seen.insert(call.id.clone());
+            }
+            call
+        })
+        .collect()
 }
 
 async fn run(
@@ -90,9 +172,111 @@ async fn run(
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
-    let collected = collect(platform, generation, provider, stop, &publisher).await;
-    let health = collected.health.clone();
-    let outcome = finish(platform, generation, collected).await?;
+    let mut request = generation.request.clone();
+    // The first call's budget was reserved under the message's id when it was sent.
+    let mut reservation = generation.message_id;
+    let mut earlier = EarlierSteps::default();
+    let mut text = String::new();
+    let mut health = Vec::new();
+    let mut step = 1;
+    let outcome = loop {
+        let mut collected =
+            collect(platform, generation, &request, provider, stop, &publisher).await;
+        health.extend(collected.health.iter().copied());
+        let calls = std::mem::take(&mut collected.tool_calls);
+        let Some(tools) = generation.tools.as_ref().filter(|_| !calls.is_empty()) else {
+            break finish(
+                platform,
+                generation,
+                &request,
+                reservation,
+                collected,
+                &text,
+                earlier,
+                None,
+            )
+            .await?;
+        };
+        if step >= tools.max_steps {
+            let limit = format!(
+                "the agent reached its limit of {} steps without a final answer",
+                tools.max_steps
+            );
+            break finish(
+                platform,
+                generation,
+                &request,
+                reservation,
+                collected,
+                &text,
+                earlier,
+                Some(limit),
+            )
+            .await?;
+        }
+
+        // The step asked for tools: store its usage now, run the calls, and call the
+        // model again with their results.
+        let (usage, cost_micros, estimated) =
+            step_usage(platform, generation, &request, &collected).await;
+        if let Some(usage) = &usage {
+            let (provider, model) = served_by(generation, &request, &collected);
+            let call = persist::CallUsage {
+                tenant_id: generation.tenant_id,
+                user_id: Some(generation.user_id),
+                agent_id: generation.agent_id,
+                conversation_id: generation.conversation_id,
+                message_id: generation.message_id,
+                provider,
+                model,
+                usage,
+                cost_micros,
+                estimated,
+            };
+            persist::record_call_usage(platform, &call).await?;
+        }
+        budget::settle(
+            platform,
+            TenantId::new(generation.tenant_id),
+            reservation,
+            usage.as_ref(),
+            cost_micros,
+        )
+        .await;
+        earlier.add(usage.as_ref(), cost_micros, estimated);
+        text.push_str(&collected.text);
+        let results = calls::run_step(
+            platform,
+            &tools.ctx,
+            &tools.set,
+            CallOwner::Message(generation.message_id),
+            step,
+            &calls,
+            &publisher,
+        )
+        .await?;
+        request
+            .messages
+            .push(ChatMessage::assistant_tool_calls(collected.text, calls));
+        request.messages.extend(results);
+        step += 1;
+
+        reservation = Uuid::now_v7();
+        if let Err(error) = reserve_step(platform, generation, &request, reservation).await {
+            let reason = format!("the next model call was not made: {error}");
+            break finish(
+                platform,
+                generation,
+                &request,
+                reservation,
+                Collected::empty(),
+                &text,
+                earlier,
+                Some(reason),
+            )
+            .await?;
+        }
+    };
     publisher.finish(&outcome).await;
 
     // Recorded after the final write and on its own task, so that it never delays a reply.
@@ -110,34 +294,49 @@ async fn run(
     Ok(())
 }
 
+/// Reserves the budget of a further model call of a reply that called tools.
+async fn reserve_step(
+    platform: &Platform,
+    generation: &Generation,
+    request: &ChatRequest,
+    reservation: Uuid,
+) -> ServiceResult<()> {
+    let tenant_id = TenantId::new(generation.tenant_id);
+    let txn = platform.tenant_tx(tenant_id).await?;
+    budget::reserve_for(
+        platform,
+        &txn,
+        tenant_id,
+        generation.provider_kind,
+        request,
+        reservation,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Reads the provider stream, publishing each text delta as it arrives.
 async fn collect(
     platform: &Platform,
     generation: &Generation,
+    request: &ChatRequest,
     provider: &ResolvedProvider,
     stop: &CancellationToken,
     publisher: &events::Publisher,
 ) -> Collected {
-    let mut collected = Collected {
-        text: String::new(),
-        usage: None,
-        finish_reason: None,
-        error: None,
-        cancelled: false,
-        interrupted: false,
-        started: false,
-        fallback_used: false,
-        health: Vec::new(),
-    };
+    let mut collected = Collected::empty();
+    let mut tool_call_parts = ResponseAccumulator::new();
     let mut serving = (generation.provider_kind, provider.owner);
-    let mut model = generation.request.model.as_str();
+    let mut model = request.model.as_str();
     let mut opened_at = Instant::now();
-    let mut opened = open(provider.adapter.as_ref(), &generation.request, stop).await;
+    let mut opened = open(provider.adapter.as_ref(), request, stop).await;
     // Any failure to open, after its retries, switches to the agent's fallback.
     if let Opened::Failed(error) = &opened
         && let Some(fallback) = &generation.fallback
-        && let Some((reopened, fallback_owner)) =
-            fallback.open(platform, generation, error, stop).await
+        && let Some((reopened, fallback_owner)) = fallback
+            .open(platform, generation, request, error, stop)
+            .await
     {
         collected
             .health
@@ -188,8 +387,7 @@ async fn collect(
             }
             Some(Ok(StreamEvent::Usage(usage))) => collected.usage = Some(usage),
             Some(Ok(StreamEvent::Finish(reason))) => collected.finish_reason = Some(reason),
-            // TODO: tool calls arrive with agent tools; until then they are not requested.
-            Some(Ok(StreamEvent::ToolCallDelta { .. })) => {}
+            Some(Ok(event @ StreamEvent::ToolCallDelta { .. })) => tool_call_parts.push(&event),
             Some(Err(error)) => {
                 collected.error = Some(error);
                 break;
@@ -203,6 +401,9 @@ async fn collect(
         (None, false) => "ok",
     };
     metrics::provider_call(serving.0, model, outcome, opened_at.elapsed());
+    if collected.error.is_none() && !collected.cancelled {
+        collected.tool_calls = normalise_call_ids(tool_call_parts.into_response().tool_calls);
+    }
     // A stopped reply shows nothing about the provider.
     if !collected.cancelled {
         collected
@@ -287,43 +488,25 @@ fn retry_delay(attempt: u32, requested: Option<Duration>) -> Option<Duration> {
     (delay <= RETRY_MAX_DELAY).then_some(delay)
 }
 
-/// Writes the final message and its usage record in one transaction.
-async fn finish(
+/// Returns the usage of one model call, estimated from the text when the provider sent
+/// none, its cost (`None` when the model's price is unknown), and whether it was estimated.
+/// Records the usage in the metrics.
+async fn step_usage(
     platform: &Platform,
     generation: &Generation,
-    collected: Collected,
-) -> ServiceResult<MessageOutcome> {
-    let (status, finish_reason) = match (&collected.error, collected.cancelled) {
-        (_, true) if collected.interrupted => (MessageStatus::Interrupted, FinishReason::Error),
-        (_, true) => (MessageStatus::Completed, FinishReason::Cancelled),
-        (Some(_), false) => (MessageStatus::Failed, FinishReason::Error),
-        (None, false) => (
-            MessageStatus::Completed,
-            collected
-                .finish_reason
-                .map(finish_reason_of)
-                .unwrap_or(FinishReason::Other),
-        ),
-    };
-    if let Some(error) = &collected.error {
-        warn!(%error, "provider stream failed");
-    }
-
+    request: &ChatRequest,
+    collected: &Collected,
+) -> (Option<Usage>, Option<i64>, bool) {
     // A provider that accepted the request may bill for it even when the stream ended early,
     // so missing usage is estimated from the text instead of recorded as zero.
     let (usage, estimated) = match collected.usage {
         Some(usage) => (Some(usage), false),
-        None if collected.started || !collected.text.is_empty() => (
-            Some(estimate_usage(&generation.request, &collected.text)),
-            true,
-        ),
+        None if collected.started || !collected.text.is_empty() => {
+            (Some(estimate_usage(request, &collected.text)), true)
+        }
         None => (None, false),
     };
-    // The usage record names the provider and model that produced the reply.
-    let (provider_kind, model) = match &generation.fallback {
-        Some(fallback) if collected.fallback_used => (fallback.provider_kind, &fallback.model),
-        _ => (generation.provider_kind, &generation.request.model),
-    };
+    let (provider_kind, model) = served_by(generation, request, collected);
     // A model missing from the price table gets no cost rather than a cost of zero.
     let tenant_id = TenantId::new(generation.tenant_id);
     let price = prices::lookup_or_platform(platform, tenant_id, provider_kind, model).await;
@@ -343,12 +526,68 @@ async fn finish(
             cost_micros,
         );
     }
+    (usage, cost_micros, estimated)
+}
 
+/// Returns the provider and model that answered the call: the fallback's when it was used.
+fn served_by<'a>(
+    generation: &'a Generation,
+    request: &'a ChatRequest,
+    collected: &Collected,
+) -> (ProviderKind, &'a str) {
+    match &generation.fallback {
+        Some(fallback) if collected.fallback_used => (fallback.provider_kind, &fallback.model),
+        _ => (generation.provider_kind, &request.model),
+    }
+}
+
+/// Writes the final message and the last call's usage record in one transaction. The
+/// message's text and usage include the earlier calls of a reply that called tools.
+/// `limit` is set when the reply ends because a limit stopped further calls.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    platform: &Platform,
+    generation: &Generation,
+    request: &ChatRequest,
+    reservation: Uuid,
+    collected: Collected,
+    earlier_text: &str,
+    earlier: EarlierSteps,
+    limit: Option<String>,
+) -> ServiceResult<MessageOutcome> {
+    let (status, finish_reason) = match (&collected.error, collected.cancelled, &limit) {
+        (_, true, _) if collected.interrupted => (MessageStatus::Interrupted, FinishReason::Error),
+        (_, true, _) => (MessageStatus::Completed, FinishReason::Cancelled),
+        (Some(_), false, _) | (None, false, Some(_)) => {
+            (MessageStatus::Failed, FinishReason::Error)
+        }
+        (None, false, None) => (
+            MessageStatus::Completed,
+            collected
+                .finish_reason
+                .map(finish_reason_of)
+                .unwrap_or(FinishReason::Other),
+        ),
+    };
+    if let Some(error) = &collected.error {
+        warn!(%error, "provider stream failed");
+    }
+
+    let (usage, cost_micros, estimated) =
+        step_usage(platform, generation, request, &collected).await;
+    let mut reply = earlier;
+    reply.add(usage.as_ref(), cost_micros, estimated);
+    let (provider_kind, model) = served_by(generation, request, &collected);
     let error_text = if collected.interrupted {
         Some(SHUT_DOWN.to_owned())
     } else {
-        collected.error.as_ref().map(ProviderError::to_string)
+        collected
+            .error
+            .as_ref()
+            .map(ProviderError::to_string)
+            .or(limit)
     };
+    let content = format!("{earlier_text}{}", collected.text);
     let closed = persist::close_message(
         platform,
         persist::ClosedReply {
@@ -359,12 +598,13 @@ async fn finish(
             message_id: generation.message_id,
             provider: provider_kind,
             model,
-            content: &collected.text,
+            content: &content,
             status,
             finish_reason,
             usage: usage.as_ref(),
             cost_micros,
             estimated,
+            reply,
             error: error_text.as_deref(),
         },
     )
@@ -373,10 +613,11 @@ async fn finish(
         warn!("reply was closed by the maintenance sweep before the generation finished");
     }
     // After a sweep closed the reply, its reservation is already settled and this is a no-op.
+    let tenant_id = TenantId::new(generation.tenant_id);
     budget::settle(
         platform,
         tenant_id,
-        generation.message_id,
+        reservation,
         usage.as_ref(),
         cost_micros,
     )
@@ -384,20 +625,20 @@ async fn finish(
     info!(
         status = ?status,
         finish_reason = ?finish_reason,
-        input_tokens = usage.as_ref().map(|usage| usage.input_tokens),
-        output_tokens = usage.as_ref().map(|usage| usage.output_tokens),
-        cost_micros,
+        input_tokens = reply.usage.as_ref().map(|usage| usage.input_tokens),
+        output_tokens = reply.usage.as_ref().map(|usage| usage.output_tokens),
+        cost_micros = reply.cost_micros,
         "generation finished"
     );
 
     Ok(MessageOutcome {
-        content: collected.text,
+        content,
         status,
         finish_reason,
-        input_tokens: usage.as_ref().map(|usage| usage.input_tokens),
-        output_tokens: usage.as_ref().map(|usage| usage.output_tokens),
-        cost_micros,
-        usage_estimated: estimated,
+        input_tokens: reply.usage.as_ref().map(|usage| usage.input_tokens),
+        output_tokens: reply.usage.as_ref().map(|usage| usage.output_tokens),
+        cost_micros: reply.cost_micros,
+        usage_estimated: reply.estimated,
         error: error_text,
     })
 }
@@ -437,6 +678,18 @@ pub(crate) fn finish_reason_of(reason: providers::FinishReason) -> FinishReason 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_ids_made_unique() {
+        let call = |id: &str| ToolCall {
+            id: id.to_owned(),
+            name: "f".to_owned(),
+            arguments: serde_json::json!({}),
+        };
+        let calls = normalise_call_ids(vec![call(""), call("a"), call("a")]);
+        let ids: Vec<&str> = calls.iter().map(|call| call.id.as_str()).collect();
+        assert_eq!(ids, ["call_0", "a", "call_2"]);
+    }
 
     #[test]
     fn retry_delay_doubles_with_jitter() {

@@ -31,11 +31,13 @@ use crate::{
     credentials::{self, EndpointOwner},
     error::{ServiceError, ServiceResult},
     quota,
+    tools::{self, ToolSet},
     validation::MAX_MESSAGE_CHARS,
 };
 
 pub use events::{MessageEvent, MessageOutcome, subscribe};
 use fallback::Fallback;
+use generation::GenerationTools;
 
 /// The stored user message and the assistant message whose reply is being generated.
 pub struct SentMessage {
@@ -153,6 +155,15 @@ pub async fn send_message(
         })
         .collect();
     messages.push(ChatMessage::user(content));
+    // An agent with tools answers through the same tool loop as its runs.
+    let tools = match agent.as_ref() {
+        Some(agent) if !tools::names(&agent.tools).is_empty() => Some(GenerationTools {
+            set: ToolSet::load(&txn, ctx, &tools::names(&agent.tools)).await?,
+            ctx: ctx.clone(),
+            max_steps: agent.max_steps,
+        }),
+        _ => None,
+    };
     // TODO: trim further when the window exceeds the model's context length.
     let request = ChatRequest {
         model: conversation.model.clone(),
@@ -167,7 +178,10 @@ pub async fn send_message(
             .and_then(|agent| agent.max_tokens)
             .map(|t| t.max(1) as u32),
         stop: Vec::new(),
-        tools: Vec::new(),
+        tools: tools
+            .as_ref()
+            .map(|tools| tools.set.definitions())
+            .unwrap_or_default(),
     };
 
     // Messages are ordered by id, so the question's id is made first. The reply's budget
@@ -231,6 +245,7 @@ pub async fn send_message(
             provider_kind,
             request,
             fallback,
+            tools,
         },
         provider,
     );

@@ -1,11 +1,12 @@
 //! The final write of a reply: message state and usage record in one transaction.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{FinishReason, MessageStatus, message, usage_record};
 use providers::{ProviderKind, Usage};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use uuid::Uuid;
 
+use super::generation::EarlierSteps;
 use crate::{Platform, TenantId, error::ServiceResult};
 
 /// Everything stored when a reply ends.
@@ -20,10 +21,14 @@ pub(crate) struct ClosedReply<'a> {
     pub content: &'a str,
     pub status: MessageStatus,
     pub finish_reason: FinishReason,
+    /// Usage of the last model call, stored in its usage record.
     pub usage: Option<&'a Usage>,
-    /// Cost in micro-dollars, or `None` when the model's price is unknown.
+    /// Cost of the last model call in micro-dollars, or `None` when the model's price is
+    /// unknown.
     pub cost_micros: Option<i64>,
     pub estimated: bool,
+    /// Usage and cost of the whole reply, every model call included, stored on the message.
+    pub reply: EarlierSteps,
     pub error: Option<&'a str>,
 }
 
@@ -45,16 +50,19 @@ pub(crate) async fn close_message(
         )
         .col_expr(
             message::Column::InputTokens,
-            Expr::value(reply.usage.map(|u| u.input_tokens)),
+            Expr::value(reply.reply.usage.map(|u| u.input_tokens)),
         )
         .col_expr(
             message::Column::OutputTokens,
-            Expr::value(reply.usage.map(|u| u.output_tokens)),
+            Expr::value(reply.reply.usage.map(|u| u.output_tokens)),
         )
-        .col_expr(message::Column::CostMicros, Expr::value(reply.cost_micros))
+        .col_expr(
+            message::Column::CostMicros,
+            Expr::value(reply.reply.cost_micros),
+        )
         .col_expr(
             message::Column::UsageEstimated,
-            Expr::value(reply.estimated),
+            Expr::value(reply.reply.estimated),
         )
         .col_expr(message::Column::Error, Expr::value(reply.error))
         .col_expr(message::Column::CompletedAt, Expr::value(Some(now)))
@@ -67,28 +75,69 @@ pub(crate) async fn close_message(
         return Ok(false);
     }
     if let Some(usage) = reply.usage {
-        usage_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(reply.tenant_id),
-            user_id: Set(reply.user_id),
-            agent_id: Set(reply.agent_id),
-            conversation_id: Set(Some(reply.conversation_id)),
-            message_id: Set(Some(reply.message_id)),
-            agent_run_id: Set(None),
-            provider: Set(reply.provider.as_str().to_owned()),
-            model: Set(reply.model.to_owned()),
-            input_tokens: Set(usage.input_tokens),
-            output_tokens: Set(usage.output_tokens),
-            cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
-            cost_micros: Set(reply.cost_micros.unwrap_or(0)),
-            price_known: Set(reply.cost_micros.is_some()),
-            estimated: Set(reply.estimated),
-            created_at: Set(now),
-            counted_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        let call = CallUsage {
+            tenant_id: reply.tenant_id,
+            user_id: reply.user_id,
+            agent_id: reply.agent_id,
+            conversation_id: reply.conversation_id,
+            message_id: reply.message_id,
+            provider: reply.provider,
+            model: reply.model,
+            usage,
+            cost_micros: reply.cost_micros,
+            estimated: reply.estimated,
+        };
+        usage_record(&call, now).insert(&txn).await?;
     }
     txn.commit().await?;
     Ok(true)
+}
+
+/// The usage of one model call of a reply.
+pub(crate) struct CallUsage<'a> {
+    pub tenant_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub provider: ProviderKind,
+    pub model: &'a str,
+    pub usage: &'a Usage,
+    pub cost_micros: Option<i64>,
+    pub estimated: bool,
+}
+
+/// Stores the usage record of a model call that asked for tools, before the reply's next
+/// call, so that the call is billed even if the reply never finishes.
+pub(crate) async fn record_call_usage(
+    platform: &Platform,
+    call: &CallUsage<'_>,
+) -> ServiceResult<()> {
+    let txn = platform.tenant_tx(TenantId::new(call.tenant_id)).await?;
+    usage_record(call, Utc::now()).insert(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+fn usage_record(reply: &CallUsage<'_>, now: DateTime<Utc>) -> usage_record::ActiveModel {
+    let usage = reply.usage;
+    usage_record::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(reply.tenant_id),
+        user_id: Set(reply.user_id),
+        agent_id: Set(reply.agent_id),
+        conversation_id: Set(Some(reply.conversation_id)),
+        message_id: Set(Some(reply.message_id)),
+        agent_run_id: Set(None),
+        provider: Set(reply.provider.as_str().to_owned()),
+        model: Set(reply.model.to_owned()),
+        input_tokens: Set(usage.input_tokens),
+        output_tokens: Set(usage.output_tokens),
+        cached_input_tokens: Set(usage.cached_input_tokens.unwrap_or(0)),
+        cost_micros: Set(reply.cost_micros.unwrap_or(0)),
+        price_known: Set(reply.cost_micros.is_some()),
+        estimated: Set(reply.estimated),
+        created_at: Set(now),
+        counted_at: Set(None),
+    }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{
     events::{self, MessageOutcome},
+    generation::EarlierSteps,
     persist,
 };
 use crate::{Platform, TenantId, error::ServiceResult, jobs::CountUsage, prices};
@@ -134,6 +135,11 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             usage: Some(&usage),
             cost_micros,
             estimated: true,
+            reply: EarlierSteps {
+                usage: Some(usage),
+                cost_micros,
+                estimated: true,
+            },
             error: Some(INTERRUPTED),
         },
     )

@@ -1,0 +1,215 @@
+//! The tool calls of one model step: each recorded as started before it runs, all run at
+//! the same time, each recorded with its outcome and reported to an observer as it starts
+//! and ends. Agent runs and chat replies share this.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::Utc;
+use entity::{ToolExecutionStatus, tool_execution};
+use futures_util::future::join_all;
+use providers::{ChatMessage, ToolCall};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, sea_query::Expr,
+};
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::{Platform, RequestContext, error::ServiceResult};
+
+use super::ToolSet;
+
+/// What the model is told about a call whose worker died before recording its outcome.
+pub(crate) const UNKNOWN_OUTCOME: &str = "The outcome of this call is unknown: the worker \
+    running it stopped before recording a result. It was not run again; check its effect \
+    before repeating it.";
+
+/// What made the calls: an agent run or the generation of a chat reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallOwner {
+    Run(Uuid),
+    Message(Uuid),
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallResult {
+    pub status: ToolExecutionStatus,
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+impl CallResult {
+    /// Returns the tool message content the model reads.
+    pub(crate) fn content(&self) -> String {
+        match (&self.status, &self.result, &self.error) {
+            (ToolExecutionStatus::Unknown, _, _) => UNKNOWN_OUTCOME.to_owned(),
+            (_, Some(result), _) => result.clone(),
+            (_, None, error) => format!("Error: {}", error.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+/// Receives the calls of a step as they start and end, to stream them to subscribers.
+pub(crate) trait CallObserver: Sync {
+    fn started(&self, step: i32, call: &ToolCall) -> impl Future<Output = ()> + Send;
+    fn finished(
+        &self,
+        step: i32,
+        call: &ToolCall,
+        result: &CallResult,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs the calls of `step` at the same time and returns their results as tool messages,
+/// in the order of `calls`.
+pub(crate) async fn run_step(
+    platform: &Platform,
+    ctx: &RequestContext,
+    tools: &ToolSet,
+    owner: CallOwner,
+    step: i32,
+    calls: &[ToolCall],
+    observer: &impl CallObserver,
+) -> ServiceResult<Vec<ChatMessage>> {
+    let results = join_all(
+        calls
+            .iter()
+            .map(|call| run_one(platform, ctx, tools, owner, step, call, observer)),
+    )
+    .await;
+    results.into_iter().collect()
+}
+
+/// Records the call as started, runs it, and records its outcome.
+async fn run_one(
+    platform: &Platform,
+    ctx: &RequestContext,
+    tools: &ToolSet,
+    owner: CallOwner,
+    step: i32,
+    call: &ToolCall,
+    observer: &impl CallObserver,
+) -> ServiceResult<ChatMessage> {
+    let id = Uuid::now_v7();
+    if !record_start(platform, ctx, owner, id, step, call).await? {
+        // An earlier attempt recorded this call first, so it may have run.
+        return Ok(ChatMessage::tool_result(
+            &call.id,
+            &call.name,
+            UNKNOWN_OUTCOME,
+        ));
+    }
+    observer.started(step, call).await;
+
+    let timer = Instant::now();
+    let outcome = tools.call(platform, ctx, call).await;
+    let duration_ms = timer.elapsed().as_millis() as i64;
+    let result = match outcome.result {
+        Ok(result) => CallResult {
+            status: ToolExecutionStatus::Succeeded,
+            result: Some(result),
+            error: None,
+        },
+        Err(error) => CallResult {
+            status: ToolExecutionStatus::Failed,
+            result: None,
+            error: Some(error),
+        },
+    };
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    tool_execution::Entity::update_many()
+        .col_expr(tool_execution::Column::Status, Expr::value(result.status))
+        .col_expr(tool_execution::Column::ToolId, Expr::value(outcome.tool_id))
+        .col_expr(
+            tool_execution::Column::Result,
+            Expr::value(result.result.clone()),
+        )
+        .col_expr(
+            tool_execution::Column::Error,
+            Expr::value(result.error.clone()),
+        )
+        .col_expr(tool_execution::Column::DurationMs, Expr::value(duration_ms))
+        .col_expr(tool_execution::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(tool_execution::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    debug!(tool = %call.name, status = ?result.status, duration_ms, "tool call finished");
+
+    observer.finished(step, call, &result).await;
+    Ok(ChatMessage::tool_result(
+        &call.id,
+        &call.name,
+        result.content(),
+    ))
+}
+
+/// Writes the call's row in state started. Returns false when a row for the same owner,
+/// step and call id exists already.
+async fn record_start(
+    platform: &Platform,
+    ctx: &RequestContext,
+    owner: CallOwner,
+    id: Uuid,
+    step: i32,
+    call: &ToolCall,
+) -> ServiceResult<bool> {
+    let (column, owner_id) = match owner {
+        CallOwner::Run(run_id) => ("run_id", run_id),
+        CallOwner::Message(message_id) => ("message_id", message_id),
+    };
+    let sql = format!(
+        "INSERT INTO tool_executions \
+             (id, tenant_id, {column}, step, call_id, tool_name, arguments, status, started_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'started', $8) \
+         ON CONFLICT ({column}, step, call_id) DO NOTHING"
+    );
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let inserted = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [
+                id.into(),
+                ctx.tenant().into(),
+                owner_id.into(),
+                step.into(),
+                call.id.clone().into(),
+                call.name.clone().into(),
+                call.arguments.clone().into(),
+                Utc::now().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    txn.commit().await?;
+    Ok(inserted == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_reads_result_error_or_unknown() {
+        let succeeded = CallResult {
+            status: ToolExecutionStatus::Succeeded,
+            result: Some("42".into()),
+            error: None,
+        };
+        assert_eq!(succeeded.content(), "42");
+        let failed = CallResult {
+            status: ToolExecutionStatus::Failed,
+            result: None,
+            error: Some("timed out".into()),
+        };
+        assert_eq!(failed.content(), "Error: timed out");
+        let unknown = CallResult {
+            status: ToolExecutionStatus::Unknown,
+            result: None,
+            error: Some(UNKNOWN_OUTCOME.into()),
+        };
+        assert_eq!(unknown.content(), UNKNOWN_OUTCOME);
+    }
+}
