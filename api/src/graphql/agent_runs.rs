@@ -348,32 +348,20 @@ impl From<CursorEvent> for AgentRunEvent {
                 text: Some(text),
                 ..Self::empty(cursor, AgentRunEventKind::Text)
             },
-            RunEvent::ToolCall {
-                step,
-                call_id,
-                name,
-                arguments,
-            } => Self {
-                step: Some(step),
-                call_id: Some(call_id),
-                tool_name: Some(name),
-                arguments: Some(Json(arguments)),
+            RunEvent::ToolCall(call) => Self {
+                step: Some(call.step),
+                call_id: Some(call.call_id),
+                tool_name: Some(call.name),
+                arguments: Some(Json(call.arguments)),
                 ..Self::empty(cursor, AgentRunEventKind::ToolCall)
             },
-            RunEvent::ToolResult {
-                step,
-                call_id,
-                name,
-                status,
-                result,
-                error,
-            } => Self {
-                step: Some(step),
-                call_id: Some(call_id),
-                tool_name: Some(name),
-                tool_status: Some(status.into()),
-                output: result,
-                error,
+            RunEvent::ToolResult(result) => Self {
+                step: Some(result.step),
+                call_id: Some(result.call_id),
+                tool_name: Some(result.name),
+                tool_status: Some(result.status.into()),
+                output: result.result,
+                error: result.error,
                 ..Self::empty(cursor, AgentRunEventKind::ToolResult)
             },
             RunEvent::Finished {

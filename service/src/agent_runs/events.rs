@@ -7,15 +7,13 @@ use std::{
     time::Duration,
 };
 
-use entity::{AgentRunStatus, ToolExecutionStatus, agent_run};
+use entity::{AgentRunStatus, agent_run};
 use futures_util::Stream;
-use providers::ToolCall;
 use redis::{
     AsyncCommands,
     streams::{StreamReadOptions, StreamReadReply},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
@@ -26,7 +24,7 @@ use crate::{
     chat::events::is_stream_id,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
-    tools::calls::{CallObserver, CallResult},
+    tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
 
 /// How long one blocking read waits before the run's state is checked in the database.
@@ -43,21 +41,9 @@ pub enum RunEvent {
     /// Text the model produced in `step`.
     Text { step: i32, text: String },
     /// The model asked for a tool call; the tool is about to run.
-    ToolCall {
-        step: i32,
-        call_id: String,
-        name: String,
-        arguments: Value,
-    },
+    ToolCall(ToolCallEvent),
     /// A tool call ended.
-    ToolResult {
-        step: i32,
-        call_id: String,
-        name: String,
-        status: ToolExecutionStatus,
-        result: Option<String>,
-        error: Option<String>,
-    },
+    ToolResult(ToolResultEvent),
     /// The run ended; always the last event.
     Finished {
         status: AgentRunStatus,
@@ -135,26 +121,12 @@ impl Publisher {
 }
 
 impl CallObserver for Publisher {
-    async fn started(&self, step: i32, call: &ToolCall) {
-        self.publish(&RunEvent::ToolCall {
-            step,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            arguments: call.arguments.clone(),
-        })
-        .await;
+    async fn started(&self, event: ToolCallEvent) {
+        self.publish(&RunEvent::ToolCall(event)).await;
     }
 
-    async fn finished(&self, step: i32, call: &ToolCall, result: &CallResult) {
-        self.publish(&RunEvent::ToolResult {
-            step,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            status: result.status,
-            result: result.result.clone(),
-            error: result.error.clone(),
-        })
-        .await;
+    async fn finished(&self, event: ToolResultEvent) {
+        self.publish(&RunEvent::ToolResult(event)).await;
     }
 }
 

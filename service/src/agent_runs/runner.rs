@@ -40,7 +40,7 @@ use crate::{
     metrics, prices,
     tools::{
         self, ToolSet,
-        calls::{self, CallOwner, UNKNOWN_OUTCOME},
+        calls::{self, CallOwner, CallResult, ToolResultEvent, UNKNOWN_OUTCOME},
     },
 };
 
@@ -447,15 +447,15 @@ impl<'a> Runner<'a> {
                     .exec(&txn)
                     .await?;
                 txn.commit().await?;
+                let unknown = CallResult {
+                    status: ToolExecutionStatus::Unknown,
+                    result: None,
+                    error: Some(UNKNOWN_OUTCOME.to_owned()),
+                };
                 self.publisher
-                    .publish(&RunEvent::ToolResult {
-                        step: row.step,
-                        call_id: call.id.clone(),
-                        name: call.name.clone(),
-                        status: ToolExecutionStatus::Unknown,
-                        result: None,
-                        error: Some(UNKNOWN_OUTCOME.to_owned()),
-                    })
+                    .publish(&RunEvent::ToolResult(ToolResultEvent::new(
+                        row.step, call, &unknown,
+                    )))
                     .await;
                 UNKNOWN_OUTCOME.to_owned()
             }

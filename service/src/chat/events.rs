@@ -6,16 +6,14 @@ use std::{
     time::Duration,
 };
 
-use entity::{FinishReason, MessageStatus, ToolExecutionStatus, message};
+use entity::{FinishReason, MessageStatus, message};
 use futures_util::Stream;
-use providers::ToolCall;
 use redis::{
     AsyncCommands,
     streams::{StreamId, StreamReadOptions, StreamReadReply},
 };
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
@@ -25,7 +23,7 @@ use crate::{
     Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
-    tools::calls::{CallObserver, CallResult},
+    tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
 
 /// How long one blocking read waits before the message's state is checked in the database.
@@ -82,27 +80,6 @@ pub enum MessageEvent {
         cursor: String,
         outcome: MessageOutcome,
     },
-}
-
-/// A tool call as the reply's stream carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolCallEvent {
-    /// The model call that asked for it, starting at 1.
-    pub step: i32,
-    pub call_id: String,
-    pub name: String,
-    pub arguments: Value,
-}
-
-/// The end of a tool call as the reply's stream carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolResultEvent {
-    pub step: i32,
-    pub call_id: String,
-    pub name: String,
-    pub status: ToolExecutionStatus,
-    pub result: Option<String>,
-    pub error: Option<String>,
 }
 
 pub fn stream_key(redis: &Redis, message_id: Uuid) -> String {
@@ -194,25 +171,11 @@ impl Publisher {
 }
 
 impl CallObserver for Publisher {
-    async fn started(&self, step: i32, call: &ToolCall) {
-        let event = ToolCallEvent {
-            step,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            arguments: call.arguments.clone(),
-        };
+    async fn started(&self, event: ToolCallEvent) {
         self.json_entry("tool_call", &event).await;
     }
 
-    async fn finished(&self, step: i32, call: &ToolCall, result: &CallResult) {
-        let event = ToolResultEvent {
-            step,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            status: result.status,
-            result: result.result.clone(),
-            error: result.error.clone(),
-        };
+    async fn finished(&self, event: ToolResultEvent) {
         self.json_entry("tool_result", &event).await;
     }
 }

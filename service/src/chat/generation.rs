@@ -184,7 +184,14 @@ async fn run(
             collect(platform, generation, &request, provider, stop, &publisher).await;
         health.extend(collected.health.iter().copied());
         let calls = std::mem::take(&mut collected.tool_calls);
-        let Some(tools) = generation.tools.as_ref().filter(|_| !calls.is_empty()) else {
+        let tools = generation.tools.as_ref().filter(|_| !calls.is_empty());
+        let limit = tools.filter(|tools| step >= tools.max_steps).map(|tools| {
+            format!(
+                "the agent reached its limit of {} steps without a final answer",
+                tools.max_steps
+            )
+        });
+        let Some(tools) = tools.filter(|_| limit.is_none()) else {
             break finish(
                 platform,
                 generation,
@@ -193,27 +200,10 @@ async fn run(
                 collected,
                 &text,
                 earlier,
-                None,
+                limit,
             )
             .await?;
         };
-        if step >= tools.max_steps {
-            let limit = format!(
-                "the agent reached its limit of {} steps without a final answer",
-                tools.max_steps
-            );
-            break finish(
-                platform,
-                generation,
-                &request,
-                reservation,
-                collected,
-                &text,
-                earlier,
-                Some(limit),
-            )
-            .await?;
-        }
 
         // The step asked for tools: store its usage now, run the calls, and call the
         // model again with their results.

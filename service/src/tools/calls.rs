@@ -12,6 +12,8 @@ use providers::{ChatMessage, ToolCall};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, sea_query::Expr,
 };
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tracing::debug;
 use uuid::Uuid;
 
@@ -50,15 +52,55 @@ impl CallResult {
     }
 }
 
+/// A tool call as run and reply streams carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallEvent {
+    /// The model call that asked for it, starting at 1.
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+impl ToolCallEvent {
+    fn new(step: i32, call: &ToolCall) -> Self {
+        Self {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        }
+    }
+}
+
+/// The end of a tool call as run and reply streams carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResultEvent {
+    pub step: i32,
+    pub call_id: String,
+    pub name: String,
+    pub status: ToolExecutionStatus,
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+impl ToolResultEvent {
+    pub(crate) fn new(step: i32, call: &ToolCall, result: &CallResult) -> Self {
+        Self {
+            step,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            status: result.status,
+            result: result.result.clone(),
+            error: result.error.clone(),
+        }
+    }
+}
+
 /// Receives the calls of a step as they start and end, to stream them to subscribers.
 pub(crate) trait CallObserver: Sync {
-    fn started(&self, step: i32, call: &ToolCall) -> impl Future<Output = ()> + Send;
-    fn finished(
-        &self,
-        step: i32,
-        call: &ToolCall,
-        result: &CallResult,
-    ) -> impl Future<Output = ()> + Send;
+    fn started(&self, event: ToolCallEvent) -> impl Future<Output = ()> + Send;
+    fn finished(&self, event: ToolResultEvent) -> impl Future<Output = ()> + Send;
 }
 
 /// Runs the calls of `step` at the same time and returns their results as tool messages,
@@ -100,7 +142,7 @@ async fn run_one(
             UNKNOWN_OUTCOME,
         ));
     }
-    observer.started(step, call).await;
+    observer.started(ToolCallEvent::new(step, call)).await;
 
     let timer = Instant::now();
     let outcome = tools.call(platform, ctx, call).await;
@@ -137,7 +179,9 @@ async fn run_one(
     txn.commit().await?;
     debug!(tool = %call.name, status = ?result.status, duration_ms, "tool call finished");
 
-    observer.finished(step, call, &result).await;
+    observer
+        .finished(ToolResultEvent::new(step, call, &result))
+        .await;
     Ok(ChatMessage::tool_result(
         &call.id,
         &call.name,

@@ -2,7 +2,7 @@
 //! the set of tools an agent may call, which validates a model's arguments and runs a call.
 
 pub mod builtin;
-pub(crate) mod calls;
+pub mod calls;
 mod http;
 mod schema;
 mod toolset;
