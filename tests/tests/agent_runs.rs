@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tests::{
     MockReply, MockToolCall, TestApp, TestOptions, error_code, error_message, graphql_ws,
@@ -705,5 +706,68 @@ async fn agent_stats_sum_runs_and_tools() {
         .await;
     assert_eq!(error_code(&reversed), "BAD_USER_INPUT");
     assert_eq!(reversed["errors"][0]["extensions"]["field"], "to");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn time_limit_fails_run() {
+    let app = spawn(true).await;
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("timeout@example.com", "Timeout").await;
+    create_tool(
+        &app,
+        &owner.access_token,
+        "slow",
+        &tools.url("/slow"),
+        json!({ "timeoutMs": 5000 }),
+    )
+    .await;
+    let agent = create_agent(
+        &app,
+        &owner.access_token,
+        &["slow"],
+        json!({ "runTimeoutSeconds": 1 }),
+    )
+    .await;
+    app.mock
+        .reply_next(MockReply::ToolCalls(vec![call("slow", json!({}))]));
+    app.mock.reply_next(MockReply::Text("Too late.".into()));
+
+    let queued = execute(&app, &owner.access_token, &agent, "Wait for it.").await;
+    let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
+
+    // The slow call finishes, and the limit stops the run before the next model call.
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(run["error"], "reached its time limit of 1 seconds");
+    assert_eq!(run["toolExecutions"][0]["status"], "SUCCEEDED");
+    assert_eq!(run["stepsTaken"], 1);
+    assert_eq!(app.mock.requests().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_fails_after_too_many_attempts() {
+    let app = spawn(false).await;
+    let owner = app.register("attempts@example.com", "Attempts").await;
+    let agent = create_agent(&app, &owner.access_token, &[], json!({})).await;
+    let queued = execute(&app, &owner.access_token, &agent, "Crash again.").await;
+    let run_id = queued["id"].as_str().unwrap();
+    // Five workers took the run before and died with it.
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE agent_runs SET attempts = 5 WHERE id = '{run_id}'"
+        ))
+        .await
+        .unwrap();
+
+    let _worker = app.start_worker().unwrap();
+    let run = finished_run(&app, &owner.access_token, run_id).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(
+        run["error"],
+        "stopped after 5 attempts: the workers running it kept stopping"
+    );
+    assert_eq!(run["attempts"], 6);
+    assert!(app.mock.requests().is_empty());
     app.shutdown().await;
 }

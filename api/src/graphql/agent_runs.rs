@@ -161,7 +161,7 @@ impl AgentRun {
         Ok(steps.into_iter().map(AgentRunStep::from).collect())
     }
 
-    /// The run's tool calls, by step, in the order they started.
+    /// The run's tool calls, by step and in the order the model listed them.
     async fn tool_executions(
         &self,
         ctx: &Context<'_>,

@@ -170,8 +170,8 @@ pub struct Message {
 
 #[ComplexObject]
 impl Message {
-    /// The tool calls made while generating this reply, in the order they started; empty
-    /// for other messages.
+    /// The tool calls made while generating this reply, by step and in the order the model
+    /// listed them; empty for other messages.
     async fn tool_executions(
         &self,
         ctx: &Context<'_>,

@@ -92,8 +92,8 @@ pub struct ByRun(pub Uuid);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ByMessage(pub Uuid);
 
-/// Loads tool executions of agent runs or chat replies, each one's in the order they
-/// started.
+/// Loads tool executions of agent runs or chat replies, by step and within a step in the
+/// order the model listed the calls.
 pub struct ToolExecutionsLoader {
     pub platform: Platform,
     pub tenant_id: TenantId,
@@ -109,7 +109,7 @@ impl ToolExecutionsLoader {
             .filter(tool_execution::Column::TenantId.eq(self.tenant_id.as_uuid()))
             .filter(column.is_in(ids))
             .order_by_asc(tool_execution::Column::Step)
-            .order_by_asc(tool_execution::Column::StartedAt);
+            .order_by_asc(tool_execution::Column::Id);
         read(&self.platform, self.tenant_id, select).await
     }
 }

@@ -44,6 +44,9 @@ use crate::{
     },
 };
 
+/// Workers that may take a run. A run taken once more fails instead of running.
+const MAX_ATTEMPTS: i32 = 5;
+
 /// How a run ended, or why this worker stopped working on it.
 #[derive(Debug, Clone, PartialEq)]
 enum End {
@@ -307,6 +310,12 @@ impl<'a> Runner<'a> {
     async fn drive(&mut self) -> ServiceResult<End> {
         if self.run.cancel_requested_at.is_some() {
             return Ok(End::Cancelled);
+        }
+        // A run that takes its workers down with it must not be resumed forever.
+        if self.run.attempts > MAX_ATTEMPTS {
+            return Ok(End::Failed(format!(
+                "stopped after {MAX_ATTEMPTS} attempts: the workers running it kept stopping"
+            )));
         }
         let (mut messages, mut step, end) = self.resume().await?;
         if let Some(end) = end {

@@ -114,26 +114,31 @@ pub(crate) async fn run_step(
     calls: &[ToolCall],
     observer: &impl CallObserver,
 ) -> ServiceResult<Vec<ChatMessage>> {
+    // Ids made in call order keep the rows in the order the model listed the calls, since
+    // UUIDv7s from one process increase.
+    let ids: Vec<Uuid> = calls.iter().map(|_| Uuid::now_v7()).collect();
     let results = join_all(
         calls
             .iter()
-            .map(|call| run_one(platform, ctx, tools, owner, step, call, observer)),
+            .zip(ids)
+            .map(|(call, id)| run_one(platform, ctx, tools, owner, id, step, call, observer)),
     )
     .await;
     results.into_iter().collect()
 }
 
-/// Records the call as started, runs it, and records its outcome.
+/// Records the call as started under `id`, runs it, and records its outcome.
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     platform: &Platform,
     ctx: &RequestContext,
     tools: &ToolSet,
     owner: CallOwner,
+    id: Uuid,
     step: i32,
     call: &ToolCall,
     observer: &impl CallObserver,
 ) -> ServiceResult<ChatMessage> {
-    let id = Uuid::now_v7();
     if !record_start(platform, ctx, owner, id, step, call).await? {
         // An earlier attempt recorded this call first, so it may have run.
         return Ok(ChatMessage::tool_result(
