@@ -401,13 +401,22 @@ impl TestApp {
             .worker_threads(2)
             .enable_all()
             .build()?;
+        let shutdown = CancellationToken::new();
+        let (stopped, done) = tokio::sync::oneshot::channel();
+        let signal = shutdown.clone();
         runtime.spawn(async move {
-            let platform = Platform::connect(settings).await?;
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            worker::run(platform, listener, CancellationToken::new()).await
+            let result = async {
+                let platform = Platform::connect(settings).await?;
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                worker::run(platform, listener, signal).await
+            }
+            .await;
+            let _ = stopped.send(result);
         });
         Ok(TestWorker {
             runtime: Some(runtime),
+            shutdown,
+            done: Some(done),
         })
     }
 
@@ -453,9 +462,20 @@ impl TestApp {
 /// A worker started by [`TestApp::start_worker`].
 pub struct TestWorker {
     runtime: Option<tokio::runtime::Runtime>,
+    shutdown: CancellationToken,
+    done: Option<tokio::sync::oneshot::Receiver<anyhow::Result<()>>>,
 }
 
 impl TestWorker {
+    /// Sends the worker its shutdown signal, as SIGTERM does, and waits until it has
+    /// stopped.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let done = self.done.take().context("the worker was already stopped")?;
+        done.await
+            .context("the worker's task ended without a result")?
+    }
+
     /// Drops every task of the worker at once, as if its process was killed.
     pub fn kill(mut self) {
         if let Some(runtime) = self.runtime.take() {

@@ -771,3 +771,57 @@ async fn run_fails_after_too_many_attempts() {
     assert!(app.mock.requests().is_empty());
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn worker_shutdown_hands_run_over() {
+    let app = TestApp::spawn_with(TestOptions {
+        mock: tests::MockConfig {
+            tokens: 400,
+            gap: Duration::from_millis(20),
+            ..tests::MockConfig::default()
+        },
+        env: vec![
+            ("AGENT_RUN_LEASE_SECONDS".into(), "2".into()),
+            ("SWEEP_INTERVAL_SECONDS".into(), "1".into()),
+        ],
+        worker: false,
+    })
+    .await
+    .unwrap();
+    let owner = app.register("handover@example.com", "Handover").await;
+    let agent = create_agent(&app, &owner.access_token, &[], json!({})).await;
+    let first = app.start_worker().unwrap();
+    let queued = execute(&app, &owner.access_token, &agent, "Write a lot.").await;
+    let run_id = queued["id"].as_str().unwrap().to_owned();
+    app.eventually(Duration::from_secs(10), || async {
+        (!app.mock.requests().is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The run stops at once instead of holding the shutdown for its whole stream.
+    first.stop().await.unwrap();
+    let handed_over = run(&app, &owner.access_token, &run_id).await;
+    assert_eq!(handed_over["status"], "RUNNING");
+    let cut = &handed_over["steps"][0];
+    assert_eq!(cut["finishReason"], "ERROR");
+    assert_eq!(cut["usageEstimated"], true);
+    assert!(cut["outputTokens"].as_i64().unwrap() > 0);
+
+    app.mock.reply_next(MockReply::Text("Resumed.".into()));
+    let _second = app.start_worker().unwrap();
+    let finished = finished_run(&app, &owner.access_token, &run_id).await;
+    assert_eq!(finished["status"], "SUCCEEDED", "{finished}");
+    assert_eq!(finished["output"], "Resumed.");
+    assert_eq!(finished["attempts"], 2);
+    assert_eq!(finished["stepsTaken"], 2);
+    // The cut call's usage counts in the run's totals along with the call made again.
+    let steps = finished["steps"].as_array().unwrap();
+    let step_tokens: i64 = steps
+        .iter()
+        .map(|step| step["outputTokens"].as_i64().unwrap())
+        .sum();
+    assert_eq!(finished["outputTokens"], step_tokens);
+    app.shutdown().await;
+}

@@ -92,6 +92,7 @@ pub async fn run(
         });
     info!(queues = ?[USAGE_QUEUE, AGENT_RUN_QUEUE], "worker started");
     let stop = shutdown.clone();
+    let interrupt = platform.clone();
     monitor
         .run_with_signal(async move {
             stop.cancelled().await;
@@ -99,6 +100,9 @@ pub async fn run(
                 grace_seconds = grace.as_secs(),
                 "shutting down: no new jobs, running ones may finish"
             );
+            // Agent runs can take far longer than the grace period, and they resume from
+            // their stored steps, so they stop at once and go back to the queue.
+            interrupt.generations.interrupt_all();
             Ok(())
         })
         .await?;

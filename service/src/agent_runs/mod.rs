@@ -278,7 +278,7 @@ const SWEEP_BATCH: u64 = 500;
 
 /// Enqueues runs that need a worker and may have no job: queued runs older than
 /// `min_age`, whose job may never have reached Redis, and running runs whose lease has
-/// expired because their worker died. A run with two jobs is safe, because a job takes
+/// expired because their worker died or was cleared by a worker that shut down. A run with two jobs is safe, because a job takes
 /// the run only through its lease. Returns the number of runs enqueued.
 pub async fn enqueue_stalled(platform: &Platform, min_age: Duration) -> ServiceResult<u64> {
     let now = Utc::now();
@@ -294,9 +294,14 @@ pub async fn enqueue_stalled(platform: &Platform, min_age: Duration) -> ServiceR
                         .add(agent_run::Column::CreatedAt.lt(cutoff)),
                 )
                 .add(
+                    // A worker that shut down released its runs by clearing the lease.
                     sea_orm::Condition::all()
                         .add(agent_run::Column::Status.eq(AgentRunStatus::Running))
-                        .add(agent_run::Column::LeaseExpiresAt.lt(now)),
+                        .add(
+                            sea_orm::Condition::any()
+                                .add(agent_run::Column::LeaseExpiresAt.is_null())
+                                .add(agent_run::Column::LeaseExpiresAt.lt(now)),
+                        ),
                 ),
         )
         .order_by_asc(agent_run::Column::CreatedAt)

@@ -393,11 +393,15 @@ impl<'a> Runner<'a> {
         for stored_step in &steps {
             let calls = calls_of(stored_step);
             if calls.is_empty() {
-                let end = match stored_step.finish_reason {
-                    Some(FinishReason::Cancelled) => End::Cancelled,
-                    _ => End::Succeeded(stored_step.text.clone()),
-                };
-                return Ok((messages, stored, Some(end)));
+                match stored_step.finish_reason {
+                    // A call cut off by a cancel or a shutdown is made again; a cancel
+                    // ended the run before this point.
+                    Some(FinishReason::Cancelled | FinishReason::Error) => continue,
+                    _ => {
+                        let end = End::Succeeded(stored_step.text.clone());
+                        return Ok((messages, stored, Some(end)));
+                    }
+                }
             }
             messages.push(ChatMessage::assistant_tool_calls(
                 stored_step.text.clone(),
@@ -529,9 +533,11 @@ impl<'a> Runner<'a> {
             None if streamed.opened => (Some(generation::estimate_usage(&request, &text)), true),
             None => (None, false),
         };
-        let finish_reason = if streamed.stopped {
+        // A call cut off for another worker to redo ends with ERROR, so that resuming
+        // tells it from one a member cancelled.
+        let finish_reason = if streamed.stopped && self.stopped() != Some(End::Released) {
             Some(FinishReason::Cancelled)
-        } else if streamed.error.is_some() || streamed.timed_out {
+        } else if streamed.stopped || streamed.error.is_some() || streamed.timed_out {
             Some(FinishReason::Error)
         } else {
             response.finish_reason().map(generation::finish_reason_of)
@@ -869,6 +875,15 @@ async fn finish(
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
+            // Another worker takes the run at once; the sweep covers a failed enqueue.
+            platform
+                .jobs
+                .run_agent(RunAgent {
+                    tenant_id: run.tenant_id,
+                    run_id: run.id,
+                    request_id: run.request_id.clone(),
+                })
+                .await;
             info!("agent run released for another worker");
             return Ok(());
         }
