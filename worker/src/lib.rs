@@ -7,7 +7,7 @@ pub mod jobs;
 pub mod probes;
 pub mod sweep;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use apalis::prelude::{BackendExt, Monitor, RetryPolicy, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::RedisStorage;
@@ -30,10 +30,13 @@ const CONCURRENCY: usize = 4;
 /// running ones finish for up to `SHUTDOWN_GRACE_SECONDS`. A job cut off after that stays
 /// in Redis, and apalis gives it to another worker once this one's heartbeat expires.
 pub async fn run(
-    platform: Platform,
+    mut platform: Platform,
     metrics_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // The worker's agent runs get a registry of their own, so that stopping them on
+    // shutdown leaves alone the generations of an api sharing this process.
+    platform.generations = Arc::default();
     let connection = platform.redis.shared().await?;
     let usage_storage = RedisStorage::<CountUsage>::new(connection.clone())
         .with_config(JobQueue::config(&platform.redis, USAGE_QUEUE));
