@@ -600,6 +600,19 @@ async fn run_events_over_websocket() {
         .filter(|kind| *kind != "TEXT")
         .collect();
     assert_eq!(resumed_kinds, ["TOOL_RESULT", "FINISHED"]);
+
+    // Resuming after the last event of an ended run completes without events.
+    let after_end = graphql_ws::collect_subscription(
+        &app.ws_url(),
+        &owner.access_token,
+        "subscription($id: ID!, $after: String) { agentRunEvents(runId: $id, after: $after) {
+            kind } }",
+        json!({ "id": queued["id"], "after": finished["cursor"] }),
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    assert!(after_end.is_empty(), "{after_end:?}");
     app.shutdown().await;
 }
 
@@ -617,7 +630,7 @@ async fn agent_stats_sum_runs_and_tools() {
     .await;
 
     // One run with two tool calls that succeeds, one without tools that succeeds, and one
-    // that reaches the step limit.
+    // that reaches the step limit, whose last requested call does not run.
     app.mock.reply_next(MockReply::ToolCalls(vec![
         call("calculate", json!({"operation": "add", "a": 1, "b": 2})),
         call("current_time", json!({})),
@@ -680,7 +693,7 @@ async fn agent_stats_sum_runs_and_tools() {
         stats["toolCalls"],
         json!([
             { "toolName": "calculate", "calls": 2, "succeeded": 1, "failed": 1, "unknown": 0 },
-            { "toolName": "current_time", "calls": 2, "succeeded": 2, "failed": 0, "unknown": 0 },
+            { "toolName": "current_time", "calls": 1, "succeeded": 1, "failed": 0, "unknown": 0 },
         ])
     );
 
@@ -731,17 +744,59 @@ async fn time_limit_fails_run() {
     .await;
     app.mock
         .reply_next(MockReply::ToolCalls(vec![call("slow", json!({}))]));
-    app.mock.reply_next(MockReply::Text("Too late.".into()));
 
     let queued = execute(&app, &owner.access_token, &agent, "Wait for it.").await;
     let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
 
-    // The slow call finishes, and the limit stops the run before the next model call.
+    // The limit cuts the 3-second call short; it may have taken effect, so it is unknown.
     assert_eq!(run["status"], "FAILED");
     assert_eq!(run["error"], "reached its time limit of 1 seconds");
-    assert_eq!(run["toolExecutions"][0]["status"], "SUCCEEDED");
+    assert!(run["durationMs"].as_i64().unwrap() < 3000, "{run}");
+    let execution = &run["toolExecutions"][0];
+    assert_eq!(execution["status"], "UNKNOWN");
+    assert_eq!(
+        execution["error"],
+        "the run reached its time limit while the call ran"
+    );
     assert_eq!(run["stepsTaken"], 1);
-    assert_eq!(app.mock.requests().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_run_during_tool_call() {
+    let app = spawn(true).await;
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("cancel-tool@example.com", "Cancel tool").await;
+    create_tool(
+        &app,
+        &owner.access_token,
+        "block",
+        &tools.url("/block"),
+        json!({ "timeoutMs": 120000 }),
+    )
+    .await;
+    let agent = create_agent(&app, &owner.access_token, &["block"], json!({})).await;
+    app.mock
+        .reply_next(MockReply::ToolCalls(vec![call("block", json!({}))]));
+    let queued = execute(&app, &owner.access_token, &agent, "Block.").await;
+    tokio::time::timeout(Duration::from_secs(20), tools.blocked())
+        .await
+        .expect("the blocking tool was not called");
+
+    let cancelled = app
+        .data(
+            Some(&owner.access_token),
+            "mutation($input: CancelAgentRunInput!) { cancelAgentRun(input: $input) {
+                agentRun { status toolExecutions { status error } } } }",
+            json!({ "input": { "id": queued["id"] } }),
+        )
+        .await;
+    let run = &cancelled["cancelAgentRun"]["agentRun"];
+    assert_eq!(run["status"], "CANCELLED");
+    assert_eq!(
+        run["toolExecutions"],
+        json!([{ "status": "UNKNOWN", "error": "the run was cancelled while the call ran" }])
+    );
     app.shutdown().await;
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tests::{MockReply, MockToolCall, TestApp, graphql_ws};
+use tests::{MockReply, MockToolCall, TestApp, TestOptions, graphql_ws, tool_server::ToolServer};
 
 async fn agent_chat(app: &TestApp, email: &str, extra: Value) -> (String, String) {
     let owner = app.register(email, "Chat tools").await;
@@ -139,5 +139,61 @@ async fn reply_stops_at_step_limit() {
     );
     assert_eq!(message["toolExecutions"], json!([]));
     assert_eq!(app.mock.requests().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_during_tool_call() {
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![("ALLOWED_PRIVATE_NETWORKS".into(), "127.0.0.1/32".into())],
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let tools = ToolServer::start().await.unwrap();
+    let owner = app.register("chat-stop@example.com", "Chat stop").await;
+    let token = owner.access_token.as_str();
+    app.data(
+        Some(token),
+        "mutation($input: CreateToolInput!) { createTool(input: $input) { tool { id } } }",
+        json!({ "input": { "name": "block", "description": "Blocks.",
+                           "parameters": {"type": "object"}, "url": tools.url("/block"),
+                           "timeoutMs": 120000 } }),
+    )
+    .await;
+    let agent = app
+        .data(
+            Some(token),
+            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { agent { id } } }",
+            json!({ "input": { "name": "Blocker", "instructions": "Block.", "provider": "OPENAI",
+                               "model": "gpt-4o-mini", "tools": ["block"] } }),
+        )
+        .await;
+    let agent_id = agent["createAgent"]["agent"]["id"].as_str().unwrap();
+    let conversation = app.create_conversation(token, agent_id).await;
+    app.mock.reply_next(MockReply::ToolCalls(vec![MockToolCall {
+        name: "block".into(),
+        arguments: json!({}),
+    }]));
+
+    let message_id = app.send_message(token, &conversation, "Block.").await;
+    tokio::time::timeout(Duration::from_secs(20), tools.blocked())
+        .await
+        .expect("the blocking tool was not called");
+    let stopped = app
+        .data(
+            Some(token),
+            "mutation($input: StopGenerationInput!) { stopGeneration(input: $input) {
+                message { status finishReason toolExecutions { status error } } } }",
+            json!({ "input": { "messageId": message_id } }),
+        )
+        .await;
+    let message = &stopped["stopGeneration"]["message"];
+    assert_eq!(message["status"], "COMPLETED");
+    assert_eq!(message["finishReason"], "CANCELLED");
+    assert_eq!(
+        message["toolExecutions"],
+        json!([{ "status": "UNKNOWN", "error": "the reply was stopped while the call ran" }])
+    );
     app.shutdown().await;
 }

@@ -69,6 +69,19 @@ async fn invalid_tool_definitions_rejected() {
         ("timeoutMs", json!(50), "timeoutMs"),
         ("headers", json!({"bad header": "x"}), "headers"),
         ("headers", json!({"X-Count": 3}), "headers"),
+        ("headers", json!({"Content-Length": "5"}), "headers"),
+        (
+            "headers",
+            json!({"Host": "elsewhere.example.com"}),
+            "headers",
+        ),
+        ("headers", json!({"X-Key": "a", "x-key": "b"}), "headers"),
+        (
+            "secretHeaders",
+            json!({"Transfer-Encoding": "chunked"}),
+            "secretHeaders",
+        ),
+        ("url", json!("https://user:pw@tools.example.com/x"), "url"),
         ("secretHeaders", json!("Bearer x"), "secretHeaders"),
     ];
     for (field, value, named) in cases {
@@ -89,6 +102,14 @@ async fn invalid_tool_definitions_rejected() {
     assert_eq!(created["createTool"]["tool"]["timeoutMs"], 10000);
     let (code, field) = rejected(&app, token, "name", json!("lookup")).await;
     assert_eq!((code.as_str(), field.as_str()), ("BAD_USER_INPUT", "name"));
+    let mut both = tool_input("both", "https://tools.example.com/both");
+    both["headers"] = json!({"X-Key": "plain"});
+    both["secretHeaders"] = json!({"x-key": "secret"});
+    let body = app
+        .graphql(Some(token), CREATE_TOOL, json!({ "input": both }))
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "secretHeaders");
     let listed = app
         .data(
             Some(token),

@@ -17,7 +17,7 @@ use super::{
     connection::{Paged, page_request, to_connection},
     context::{caller, parse_id, platform},
     conversations::FinishReason,
-    error::{GqlResult, to_graphql_error},
+    error::{GqlResult, bad_input, to_graphql_error},
     loaders::{ByRun, RunStepsLoader, ToolExecutionsLoader},
     scalars::BigInt,
 };
@@ -93,7 +93,8 @@ pub struct AgentRun {
     pub status: AgentRunStatus,
     pub provider: Provider,
     pub model: String,
-    /// Names of the tools the run may call, as the agent listed them when the run started.
+    /// Names of the tools the run may call, as the agent listed them when the run was
+    /// created.
     pub tools: Vec<String>,
     pub max_steps: i32,
     pub timeout_seconds: i32,
@@ -418,7 +419,8 @@ pub struct AgentStats {
 impl From<stats::AgentStats> for AgentStats {
     fn from(stats: stats::AgentStats) -> Self {
         let totals = &stats.totals;
-        let milliseconds = |value: Option<f64>| value.map(|ms| BigInt(ms.round() as i64));
+        // Whole milliseconds, cut like `AgentRun.durationMs`.
+        let milliseconds = |value: Option<f64>| value.map(|ms| BigInt(ms.floor() as i64));
         Self {
             agent_id: stats.agent_id.into(),
             from: stats.from,
@@ -480,8 +482,8 @@ impl AgentRunQuery {
             .into())
     }
 
-    /// Statistics of the agent's runs created from `from` (30 days ago when absent) up to
-    /// `to` (now when absent).
+    /// Statistics of the agent's runs created from `from` (30 days before `to` when absent)
+    /// up to `to` (now when absent).
     async fn agent_stats(
         &self,
         ctx: &Context<'_>,
@@ -490,6 +492,11 @@ impl AgentRunQuery {
         to: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<AgentStats> {
         let agent_id = parse_id("agentId", &agent_id)?;
+        if let (Some(from), None) = (from, to)
+            && from >= Utc::now()
+        {
+            return Err(bad_input("from", "must be in the past when to is absent"));
+        }
         let to = to.unwrap_or_else(Utc::now);
         let from = from.unwrap_or(to - chrono::Duration::days(30));
         let stats = stats::for_agent(platform(ctx), caller(ctx)?, agent_id, from, to)

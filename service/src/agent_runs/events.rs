@@ -183,10 +183,16 @@ async fn follow(
         let _ = sender.send(Ok(event)).await;
         return Ok(());
     }
-    let options = StreamReadOptions::default()
-        .block(BLOCK_TIMEOUT.as_millis() as usize)
-        .count(READ_BATCH);
+    // A run that has ended adds nothing to its stream, so reading it to the end is enough.
+    let mut ended = run.status.is_finished();
     loop {
+        let options = if ended {
+            StreamReadOptions::default().count(READ_BATCH)
+        } else {
+            StreamReadOptions::default()
+                .block(BLOCK_TIMEOUT.as_millis() as usize)
+                .count(READ_BATCH)
+        };
         let reply: Option<StreamReadReply> = connection
             .xread_options(&[key], &[last_id.as_str()], &options)
             .await?;
@@ -213,22 +219,25 @@ async fn follow(
                 return Ok(());
             }
         }
-        if sender.is_closed() {
+        if sender.is_closed() || (ended && !read_any) {
             return Ok(());
         }
         if read_any {
             continue;
         }
 
-        // Nothing arrived in a while: the stream may have expired before the read.
+        // Nothing arrived in a while: the run may have ended, and its stream expired.
         let run = super::get(platform, ctx, run.id).await?;
-        if run.status.is_finished() && !connection.exists::<_, bool>(key).await? {
-            let event = CursorEvent {
-                cursor: last_id,
-                event: RunEvent::finished(&run),
-            };
-            let _ = sender.send(Ok(event)).await;
-            return Ok(());
+        if run.status.is_finished() {
+            if !connection.exists::<_, bool>(key).await? {
+                let event = CursorEvent {
+                    cursor: last_id,
+                    event: RunEvent::finished(&run),
+                };
+                let _ = sender.send(Ok(event)).await;
+                return Ok(());
+            }
+            ended = true;
         }
     }
 }

@@ -329,10 +329,7 @@ impl<'a> Runner<'a> {
                 return Ok(End::Failed(self.time_limit_reason()));
             }
             if step >= self.run.max_steps {
-                return Ok(End::Failed(format!(
-                    "reached its limit of {} steps without a final answer",
-                    self.run.max_steps
-                )));
+                return Ok(End::Failed(self.step_limit_reason()));
             }
             step += 1;
             let model_step = self.call_model(step, &messages).await?;
@@ -342,13 +339,61 @@ impl<'a> Runner<'a> {
             if model_step.calls.is_empty() {
                 return Ok(End::Succeeded(model_step.text));
             }
+            // The last step's calls would feed no further model call, so they do not run,
+            // as in chat replies.
+            if step >= self.run.max_steps {
+                return Ok(End::Failed(self.step_limit_reason()));
+            }
             messages.push(ChatMessage::assistant_tool_calls(
                 model_step.text,
                 model_step.calls.clone(),
             ));
-            let results = self.run_calls(step, &model_step.calls).await?;
-            messages.extend(results);
+            match self
+                .run_calls_within_limits(step, &model_step.calls)
+                .await?
+            {
+                Ok(results) => messages.extend(results),
+                Err(end) => return Ok(end),
+            }
         }
+    }
+
+    fn step_limit_reason(&self) -> String {
+        format!(
+            "reached its limit of {} steps without a final answer",
+            self.run.max_steps
+        )
+    }
+
+    /// Runs the calls of `step` until they end, the run is stopped or its time limit
+    /// passes. Calls cut off by a cancel or the time limit are recorded as unknown, since
+    /// they may have taken effect; calls cut off for another worker stay started, and the
+    /// next worker records them as unknown.
+    async fn run_calls_within_limits(
+        &self,
+        step: i32,
+        calls: &[ToolCall],
+    ) -> ServiceResult<Result<Vec<ChatMessage>, End>> {
+        let remaining = (self.deadline - Utc::now()).to_std().unwrap_or_default();
+        let end = tokio::select! {
+            results = self.run_calls(step, calls) => return results.map(Ok),
+            () = self.stop.cancelled() => self.stopped().unwrap_or(End::Cancelled),
+            () = tokio::time::sleep(remaining) => End::Failed(self.time_limit_reason()),
+        };
+        if end != End::Released {
+            let reason = match &end {
+                End::Cancelled => "the run was cancelled while the call ran",
+                _ => "the run reached its time limit while the call ran",
+            };
+            calls::abandon_started(
+                self.platform,
+                self.tenant_id(),
+                CallOwner::Run(self.run.id),
+                reason,
+            )
+            .await?;
+        }
+        Ok(Err(end))
     }
 
     /// Returns why the run must stop now, if it must: a lost lease, this worker shutting

@@ -235,16 +235,31 @@ async fn run(
         .await;
         earlier.add(usage.as_ref(), cost_micros, estimated);
         text.push_str(&collected.text);
-        let results = calls::run_step(
-            platform,
-            &tools.ctx,
-            &tools.set,
-            CallOwner::Message(generation.message_id),
-            step,
-            &calls,
-            &publisher,
-        )
-        .await?;
+        let owner = CallOwner::Message(generation.message_id);
+        let running = calls::run_step(
+            platform, &tools.ctx, &tools.set, owner, step, &calls, &publisher,
+        );
+        let results = tokio::select! {
+            results = running => results?,
+            () = stop.cancelled() => {
+                let reason = "the reply was stopped while the call ran";
+                calls::abandon_started(platform, tools.ctx.tenant_id, owner, reason).await?;
+                let mut stopped = Collected::empty();
+                stopped.cancelled = true;
+                stopped.interrupted = platform.generations.is_interrupting();
+                break finish(
+                    platform,
+                    generation,
+                    &request,
+                    reservation,
+                    stopped,
+                    &text,
+                    earlier,
+                    None,
+                )
+                .await?;
+            }
+        };
         request
             .messages
             .push(ChatMessage::assistant_tool_calls(collected.text, calls));

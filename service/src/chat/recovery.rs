@@ -17,7 +17,13 @@ use super::{
     generation::EarlierSteps,
     persist,
 };
-use crate::{Platform, TenantId, error::ServiceResult, jobs::CountUsage, prices};
+use crate::{
+    Platform, TenantId,
+    error::ServiceResult,
+    jobs::CountUsage,
+    prices,
+    tools::calls::{self, CallOwner},
+};
 
 /// Lifetime of a liveness key. The generation renews it every third of that.
 const ALIVE_TTL: Duration = Duration::from_secs(30);
@@ -145,6 +151,9 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     )
     .await?;
     if closed {
+        // Tool calls the dead process was running may or may not have taken effect.
+        let owner = CallOwner::Message(message.id);
+        calls::abandon_started(platform, tenant_id, owner, INTERRUPTED).await?;
         super::budget::settle(platform, tenant_id, message.id, Some(&usage), cost_micros).await;
         let outcome = MessageOutcome {
             content: text,

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::{Platform, RequestContext, error::ServiceResult};
+use crate::{Platform, RequestContext, TenantId, error::ServiceResult};
 
 use super::ToolSet;
 
@@ -192,6 +192,34 @@ async fn run_one(
         &call.name,
         result.content(),
     ))
+}
+
+/// Records every call of `owner` still in state started as unknown, with `reason`, after
+/// the work that ran them was cut off.
+pub(crate) async fn abandon_started(
+    platform: &Platform,
+    tenant_id: TenantId,
+    owner: CallOwner,
+    reason: &str,
+) -> ServiceResult<u64> {
+    let owned = match owner {
+        CallOwner::Run(run_id) => tool_execution::Column::RunId.eq(run_id),
+        CallOwner::Message(message_id) => tool_execution::Column::MessageId.eq(message_id),
+    };
+    let txn = platform.tenant_tx(tenant_id).await?;
+    let abandoned = tool_execution::Entity::update_many()
+        .col_expr(
+            tool_execution::Column::Status,
+            Expr::value(ToolExecutionStatus::Unknown),
+        )
+        .col_expr(tool_execution::Column::Error, Expr::value(reason))
+        .col_expr(tool_execution::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(owned)
+        .filter(tool_execution::Column::Status.eq(ToolExecutionStatus::Started))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(abandoned.rows_affected)
 }
 
 /// Writes the call's row in state started. Returns false when a row for the same owner,

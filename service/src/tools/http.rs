@@ -28,6 +28,13 @@ pub(super) fn check_url(platform: &Platform, field: &str, url: &str) -> ServiceR
             "must be an http or https URL with a host",
         ));
     }
+    // A URL is shown back and written to the audit log, so it must not carry secrets.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ServiceError::invalid(
+            field,
+            "must not contain a user name or password; send credentials in secretHeaders",
+        ));
+    }
     platform
         .guarded_http
         .policy()

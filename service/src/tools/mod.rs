@@ -115,6 +115,7 @@ pub async fn create(
     let url = http::check_url(platform, "url", &input.url)?;
     check_headers("headers", input.headers.keys(), &input.headers)?;
     check_header_names("secretHeaders", input.secret_headers.keys())?;
+    check_no_overlap(input.headers.keys(), input.secret_headers.keys())?;
     check_header_count(input.headers.len() + input.secret_headers.len())?;
     let timeout_ms = check_timeout(input.timeout_ms)?;
 
@@ -208,6 +209,16 @@ pub async fn update(
         active.secret_headers = Set(encrypt_headers(platform, ctx, secret_headers));
         active.secret_header_names = Set(json!(secret_headers.keys().collect::<Vec<_>>()));
     }
+    // The headers as they will be after the change, stored or new.
+    let plain_names: Vec<String> = match &input.headers {
+        Some(headers) => headers.keys().cloned().collect(),
+        None => string_map(&before.headers).into_keys().collect(),
+    };
+    let secret_names: Vec<String> = match &input.secret_headers {
+        Some(headers) => headers.keys().cloned().collect(),
+        None => names(&before.secret_header_names),
+    };
+    check_no_overlap(plain_names.iter(), secret_names.iter())?;
     if input.timeout_ms.is_some() {
         active.timeout_ms = Set(check_timeout(input.timeout_ms)?);
     }
@@ -440,15 +451,45 @@ async fn rename_in_agents<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Headers the HTTP client sets itself: framing, connection management and the host.
+/// A tool that set them could cut its own request bodies or address another host.
+const RESERVED_HEADERS: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+/// Checks header names: valid, not reserved, and not given twice in any letter case.
 fn check_header_names<'a>(
     field: &str,
     names: impl Iterator<Item = &'a String>,
 ) -> ServiceResult<()> {
+    let mut seen = std::collections::HashSet::new();
     for name in names {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(ServiceError::invalid(
                 field,
                 format!("{name:?} is not a valid header name"),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(ServiceError::invalid(
+                field,
+                format!("{name} is set by the platform and cannot be set by a tool"),
+            ));
+        }
+        if !seen.insert(lower) {
+            return Err(ServiceError::invalid(
+                field,
+                format!("{name} is given twice"),
             ));
         }
     }
@@ -466,6 +507,25 @@ fn check_headers<'a>(
             return Err(ServiceError::invalid(
                 field,
                 format!("the value of {name} is not a valid header value"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rejects a secret header that is also a plain header, in any letter case.
+fn check_no_overlap<'a>(
+    plain: impl Iterator<Item = &'a String>,
+    secret: impl Iterator<Item = &'a String> + Clone,
+) -> ServiceResult<()> {
+    for name in plain {
+        if let Some(clash) = secret
+            .clone()
+            .find(|other| other.eq_ignore_ascii_case(name))
+        {
+            return Err(ServiceError::invalid(
+                "secretHeaders",
+                format!("{clash} is also given in headers; give each header once"),
             ));
         }
     }

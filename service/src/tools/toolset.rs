@@ -108,7 +108,7 @@ impl ToolSet {
         else {
             return CallOutcome {
                 tool_id: None,
-                result: Err(format!("there is no tool named {}", call.name)),
+                result: Err(format!("this agent has no tool named {}", call.name)),
             };
         };
         let tool_id = match &entry.kind {
