@@ -439,8 +439,8 @@ impl<'a> Runner<'a> {
             let calls = calls_of(stored_step);
             if calls.is_empty() {
                 match stored_step.finish_reason {
-                    // A call cut off by a cancel or a shutdown is made again; a cancel
-                    // ended the run before this point.
+                    // A call cut off by a cancel or a shutdown is made again. A cancelled
+                    // run never gets here, because `drive` ends it first.
                     Some(FinishReason::Cancelled | FinishReason::Error) => continue,
                     _ => {
                         let end = End::Succeeded(stored_step.text.clone());

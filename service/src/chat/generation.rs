@@ -68,7 +68,7 @@ pub(crate) struct EarlierSteps {
 }
 
 impl EarlierSteps {
-    fn add(&mut self, usage: Option<&Usage>, cost_micros: Option<i64>, estimated: bool) {
+    pub(crate) fn add(&mut self, usage: Option<&Usage>, cost_micros: Option<i64>, estimated: bool) {
         if let Some(usage) = usage {
             let total = self.usage.get_or_insert_with(Usage::default);
             total.input_tokens += usage.input_tokens;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::{FinishReason, MessageStatus, agent, conversation, message};
+use entity::{FinishReason, MessageStatus, agent, conversation, message, usage_record};
 use providers::{ProviderKind, Usage, pricing};
 use redis::{AsyncCommands, streams::StreamRangeReply};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -109,21 +109,33 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     else {
         return Ok(false);
     };
-    let text = recovered_text(platform, message).await;
-    let input_tokens = estimate_prompt(platform, &txn, &conversation, message).await?;
-    let usage = Usage {
-        input_tokens,
-        output_tokens: pricing::estimate_tokens(&text),
-        cached_input_tokens: None,
-        reasoning_tokens: None,
-    };
+    let recovered = recovered_text(platform, message).await;
     let provider: Option<ProviderKind> = conversation.provider.parse().ok();
     let price = match provider {
         Some(provider) => prices::price_for(&txn, tenant_id, provider, &conversation.model).await?,
         None => None,
     };
+    // A reply that called tools billed its earlier model calls already. The last one was
+    // in flight only if every tool call had ended; its output is the text after them.
+    let earlier = billed_calls(&txn, message).await?;
+    let in_flight = if recovered.open_calls {
+        None
+    } else {
+        let input_tokens = estimate_prompt(platform, &txn, &conversation, message).await?;
+        Some(Usage {
+            input_tokens,
+            output_tokens: pricing::estimate_tokens(&recovered.last_call_text),
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+        })
+    };
     txn.commit().await?;
-    let cost_micros = price.map(|effective| pricing::cost_micros(&effective.price, &usage));
+    let cost_micros = price
+        .zip(in_flight.as_ref())
+        .map(|(effective, usage)| pricing::cost_micros(&effective.price, usage));
+    let mut reply = earlier;
+    reply.add(in_flight.as_ref(), cost_micros, true);
+    let text = recovered.text;
 
     let closed = persist::close_message(
         platform,
@@ -138,14 +150,10 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             content: &text,
             status: MessageStatus::Interrupted,
             finish_reason: FinishReason::Error,
-            usage: Some(&usage),
+            usage: in_flight.as_ref(),
             cost_micros,
             estimated: true,
-            reply: EarlierSteps {
-                usage: Some(usage),
-                cost_micros,
-                estimated: true,
-            },
+            reply,
             error: Some(INTERRUPTED),
         },
     )
@@ -154,14 +162,15 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
         // Tool calls the dead process was running may or may not have taken effect.
         let owner = CallOwner::Message(message.id);
         calls::abandon_started(platform, tenant_id, owner, INTERRUPTED).await?;
-        super::budget::settle(platform, tenant_id, message.id, Some(&usage), cost_micros).await;
+        let settled = in_flight.as_ref();
+        super::budget::settle(platform, tenant_id, message.id, settled, cost_micros).await;
         let outcome = MessageOutcome {
             content: text,
             status: MessageStatus::Interrupted,
             finish_reason: FinishReason::Error,
-            input_tokens: Some(usage.input_tokens),
-            output_tokens: Some(usage.output_tokens),
-            cost_micros,
+            input_tokens: reply.usage.map(|usage| usage.input_tokens),
+            output_tokens: reply.usage.map(|usage| usage.output_tokens),
+            cost_micros: reply.cost_micros,
             usage_estimated: true,
             error: Some(INTERRUPTED.to_owned()),
         };
@@ -179,27 +188,88 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     Ok(closed)
 }
 
-/// Joins the deltas kept in the reply's stream, or the stored text if the stream is gone.
-async fn recovered_text(platform: &Platform, message: &message::Model) -> String {
+/// What the reply's stream shows of an abandoned reply.
+struct Recovered {
+    /// Every delta joined, or the stored text if the stream is gone.
+    text: String,
+    /// The text after the last tool event, which the last model call produced.
+    last_call_text: String,
+    /// Whether a tool call had started without its result, so that no model call was in
+    /// flight.
+    open_calls: bool,
+}
+
+async fn recovered_text(platform: &Platform, message: &message::Model) -> Recovered {
     let key = events::stream_key(&platform.redis, message.id);
     let range: redis::RedisResult<StreamRangeReply> = async {
         let mut connection = platform.redis.shared().await?;
         connection.xrange_all(&key).await
     }
     .await;
-    match range {
-        Ok(range) if !range.ids.is_empty() => range
-            .ids
-            .iter()
-            .filter(|entry| entry.get::<String>("kind").as_deref() == Some("delta"))
-            .filter_map(|entry| entry.get::<String>("text"))
-            .collect(),
-        Ok(_) => message.content.clone(),
+    let entries = match range {
+        Ok(range) if !range.ids.is_empty() => range.ids,
+        Ok(_) => Vec::new(),
         Err(error) => {
             warn!(%error, message.id = %message.id, "reading an abandoned reply's stream failed");
-            message.content.clone()
+            Vec::new()
+        }
+    };
+    if entries.is_empty() {
+        return Recovered {
+            text: message.content.clone(),
+            last_call_text: message.content.clone(),
+            open_calls: false,
+        };
+    }
+    let mut recovered = Recovered {
+        text: String::new(),
+        last_call_text: String::new(),
+        open_calls: false,
+    };
+    let mut open = 0_i64;
+    for entry in &entries {
+        match entry.get::<String>("kind").as_deref() {
+            Some("delta") => {
+                let delta: String = entry.get("text").unwrap_or_default();
+                recovered.text.push_str(&delta);
+                recovered.last_call_text.push_str(&delta);
+            }
+            Some("tool_call") => {
+                open += 1;
+                recovered.last_call_text.clear();
+            }
+            Some("tool_result") => {
+                open -= 1;
+                recovered.last_call_text.clear();
+            }
+            _ => {}
         }
     }
+    recovered.open_calls = open > 0;
+    recovered
+}
+
+/// Sums the usage records stored for the reply's earlier model calls.
+async fn billed_calls<C: ConnectionTrait>(
+    db: &C,
+    message: &message::Model,
+) -> ServiceResult<EarlierSteps> {
+    let records = usage_record::Entity::find()
+        .filter(usage_record::Column::MessageId.eq(message.id))
+        .all(db)
+        .await?;
+    let mut billed = EarlierSteps::default();
+    for record in records {
+        let usage = Usage {
+            input_tokens: record.input_tokens,
+            output_tokens: record.output_tokens,
+            cached_input_tokens: Some(record.cached_input_tokens),
+            reasoning_tokens: None,
+        };
+        let cost = record.price_known.then_some(record.cost_micros);
+        billed.add(Some(&usage), cost, record.estimated);
+    }
+    Ok(billed)
 }
 
 /// Estimates the prompt the provider received: the agent's instructions and the messages
