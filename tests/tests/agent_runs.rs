@@ -697,6 +697,23 @@ async fn agent_stats_sum_runs_and_tools() {
         ])
     );
 
+    // The agent's newest runs load with the agent list.
+    let listed = app
+        .data(
+            Some(token),
+            "{ agents { edges { node { id recentRuns { status prompt } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["agents"]["edges"][0]["node"]["recentRuns"],
+        json!([
+            { "status": "FAILED", "prompt": "third" },
+            { "status": "SUCCEEDED", "prompt": "second" },
+            { "status": "SUCCEEDED", "prompt": "first" },
+        ])
+    );
+
     let empty = app
         .data(
             Some(token),

@@ -1,15 +1,21 @@
 //! Agents: queries, mutations and the GraphQL agent type.
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    dataloader::DataLoader,
+};
 use chrono::{DateTime, Utc};
 use entity::agent;
 use providers::ProviderKind;
 use service::agents;
+use uuid::Uuid;
 
 use super::{
+    agent_runs::AgentRun,
     connection::{Paged, page_request, to_connection},
     context::{caller, parse_id, platform},
     error::GqlResult,
+    loaders::RecentRunsLoader,
 };
 
 /// An LLM provider.
@@ -50,6 +56,7 @@ impl Provider {
 
 /// An AI agent: a model with instructions, shared by the tenant's members.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Agent {
     pub id: ID,
     pub name: String,
@@ -71,11 +78,24 @@ pub struct Agent {
     pub run_timeout_seconds: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub agent_id: Uuid,
+}
+
+#[ComplexObject]
+impl Agent {
+    /// The agent's newest runs, at most 10; `agentRuns(agentId: ...)` pages through all.
+    async fn recent_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgentRun>> {
+        let loader = ctx.data_unchecked::<DataLoader<RecentRunsLoader>>();
+        let runs = loader.load_one(self.agent_id).await?.unwrap_or_default();
+        Ok(runs.into_iter().map(AgentRun::from).collect())
+    }
 }
 
 impl From<agent::Model> for Agent {
     fn from(agent: agent::Model) -> Self {
         Self {
+            agent_id: agent.id,
             id: agent.id.into(),
             name: agent.name,
             description: agent.description,

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use entity::{agent, agent_run_step, tool_execution, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use entity::{agent, agent_run, agent_run_step, tool_execution, user};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Select, Statement};
 use service::{Platform, ServiceResult, TenantId};
 use uuid::Uuid;
 
@@ -81,6 +81,46 @@ impl Loader<Uuid> for RunStepsLoader {
             .order_by_asc(agent_run_step::Column::Step);
         let steps = read(&self.platform, self.tenant_id, select).await?;
         Ok(group(steps, |step| Some(step.run_id)))
+    }
+}
+
+/// Runs a relation field shows per agent.
+pub const RECENT_RUNS: i64 = 10;
+
+/// Loads the newest runs of agents, at most [`RECENT_RUNS`] each, newest first, in one
+/// query for all the agents of a request.
+pub struct RecentRunsLoader {
+    pub platform: Platform,
+    pub tenant_id: TenantId,
+}
+
+impl Loader<Uuid> for RecentRunsLoader {
+    type Value = Vec<agent_run::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT * FROM (
+                SELECT *, row_number() OVER (PARTITION BY agent_id ORDER BY id DESC) AS place
+                FROM agent_runs WHERE tenant_id = $1 AND agent_id = ANY($2)
+            ) ranked WHERE place <= $3 ORDER BY agent_id, id DESC",
+            [
+                self.tenant_id.as_uuid().into(),
+                ids.to_vec().into(),
+                RECENT_RUNS.into(),
+            ],
+        );
+        let select = agent_run::Entity::find().from_raw_sql(statement);
+        let runs = async {
+            let txn = self.platform.tenant_tx(self.tenant_id).await?;
+            let runs = select.all(&txn).await?;
+            txn.commit().await?;
+            ServiceResult::Ok(runs)
+        }
+        .await
+        .map_err(to_graphql_error)?;
+        Ok(group(runs, |run| run.agent_id))
     }
 }
 

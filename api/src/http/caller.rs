@@ -8,7 +8,7 @@ use tracing::warn;
 
 use crate::graphql::{
     context::{Caller, Rejection},
-    loaders::{AgentLoader, MemberLoader, RunStepsLoader, ToolExecutionsLoader},
+    loaders::{AgentLoader, MemberLoader, RecentRunsLoader, RunStepsLoader, ToolExecutionsLoader},
 };
 
 /// Authenticates the credentials, if any were sent.
@@ -58,6 +58,13 @@ pub(super) fn request_data(platform: &Platform, caller: Caller) -> Data {
         ));
         data.insert(DataLoader::new(
             MemberLoader {
+                platform: platform.clone(),
+                tenant_id,
+            },
+            tokio::spawn,
+        ));
+        data.insert(DataLoader::new(
+            RecentRunsLoader {
                 platform: platform.clone(),
                 tenant_id,
             },
