@@ -100,7 +100,7 @@ pub struct AgentRun {
     pub timeout_seconds: i32,
     /// The final answer, once the run succeeded.
     pub output: Option<String>,
-    /// Why the run failed or was cancelled.
+    /// The reason the run failed or was cancelled.
     pub error: Option<String>,
     /// Model calls made so far.
     pub steps_taken: i32,
@@ -251,7 +251,7 @@ pub struct ToolExecution {
     pub tool_id: Option<ID>,
     pub arguments: Json<Value>,
     pub status: ToolExecutionStatus,
-    /// What the tool returned, as the model read it.
+    /// The tool's output, as the model read it.
     pub result: Option<String>,
     pub error: Option<String>,
     pub duration_ms: Option<BigInt>,

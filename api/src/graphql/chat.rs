@@ -99,7 +99,7 @@ pub struct ReplyToolResult {
     pub call_id: String,
     pub name: String,
     pub status: ToolExecutionStatus,
-    /// What the tool returned, as the model read it.
+    /// The tool's output, as the model read it.
     pub result: Option<String>,
     pub error: Option<String>,
 }

@@ -9,10 +9,7 @@ use std::{
 
 use entity::{AgentRunStatus, agent_run};
 use futures_util::Stream;
-use redis::{
-    AsyncCommands,
-    streams::{StreamReadOptions, StreamReadReply},
-};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,16 +18,11 @@ use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext,
-    chat::events::is_stream_id,
+    chat::events::{is_stream_id, read_after},
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
     tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
-
-/// How long one blocking read waits before the run's state is checked in the database.
-const BLOCK_TIMEOUT: Duration = Duration::from_secs(5);
-/// Entries read per round trip.
-const READ_BATCH: usize = 1000;
 
 /// What happened in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,20 +178,7 @@ async fn follow(
     // A run that has ended adds nothing to its stream, so reading it to the end is enough.
     let mut ended = run.status.is_finished();
     loop {
-        let options = if ended {
-            StreamReadOptions::default().count(READ_BATCH)
-        } else {
-            StreamReadOptions::default()
-                .block(BLOCK_TIMEOUT.as_millis() as usize)
-                .count(READ_BATCH)
-        };
-        let reply: Option<StreamReadReply> = connection
-            .xread_options(&[key], &[last_id.as_str()], &options)
-            .await?;
-        let entries = reply
-            .into_iter()
-            .flat_map(|reply| reply.keys)
-            .flat_map(|key| key.ids);
+        let entries = read_after(&mut connection, key, &last_id, !ended).await?;
         let mut read_any = false;
         for entry in entries {
             read_any = true;

@@ -47,7 +47,7 @@ use crate::{
 /// Workers that may take a run. A run taken once more fails instead of running.
 const MAX_ATTEMPTS: i32 = 5;
 
-/// How a run ended, or why this worker stopped working on it.
+/// The end of a run, or the reason this worker stopped working on it.
 #[derive(Debug, Clone, PartialEq)]
 enum End {
     Succeeded(String),
@@ -366,9 +366,9 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs the calls of `step` until they end, the run is stopped or its time limit
-    /// passes. Calls cut off by a cancel or the time limit are recorded as unknown, since
-    /// they may have taken effect; calls cut off for another worker stay started, and the
-    /// next worker records them as unknown.
+    /// passes. Calls cut off by a cancel or the time limit are recorded as unknown, because
+    /// they may have taken effect. Calls cut off for another worker stay started, so that
+    /// the next worker records them as unknown.
     async fn run_calls_within_limits(
         &self,
         step: i32,
@@ -838,7 +838,7 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// What one provider stream produced.
+/// The outcome of one provider stream.
 struct Streamed {
     response: ResponseAccumulator,
     error: Option<ProviderError>,

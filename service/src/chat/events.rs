@@ -233,17 +233,8 @@ async fn follow(
             .await;
         return Ok(());
     }
-    let options = StreamReadOptions::default()
-        .block(BLOCK_TIMEOUT.as_millis() as usize)
-        .count(READ_BATCH);
     loop {
-        let reply: Option<StreamReadReply> = connection
-            .xread_options(&[key], &[last_id.as_str()], &options)
-            .await?;
-        let entries = reply
-            .into_iter()
-            .flat_map(|reply| reply.keys)
-            .flat_map(|key| key.ids);
+        let entries = read_after(&mut connection, key, &last_id, true).await?;
         let mut read_any = false;
         for entry in entries {
             read_any = true;
@@ -304,6 +295,28 @@ fn decode(entry: &StreamId) -> Option<MessageEvent> {
         }
         _ => None,
     }
+}
+
+/// Reads the entries of the stream `key` after the entry id `after`, up to a batch. With
+/// `block`, waits up to [`BLOCK_TIMEOUT`] for one to arrive; the connection must then be a
+/// blocking one.
+pub(crate) async fn read_after(
+    connection: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    after: &str,
+    block: bool,
+) -> redis::RedisResult<Vec<StreamId>> {
+    let mut options = StreamReadOptions::default().count(READ_BATCH);
+    if block {
+        options = options.block(BLOCK_TIMEOUT.as_millis() as usize);
+    }
+    let reply: Option<StreamReadReply> =
+        connection.xread_options(&[key], &[after], &options).await?;
+    Ok(reply
+        .into_iter()
+        .flat_map(|reply| reply.keys)
+        .flat_map(|key| key.ids)
+        .collect())
 }
 
 /// Whether `cursor` has the shape of a Redis stream entry id (`<ms>-<seq>`).
