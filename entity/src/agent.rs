@@ -36,6 +36,11 @@ pub struct Model {
     pub max_steps: i32,
     /// Wall-clock time a run may take from its first start.
     pub run_timeout_seconds: i32,
+    /// Newest messages a reply sends, counting the new one, or `None` for the platform's
+    /// setting.
+    pub context_messages: Option<i32>,
+    /// Tokens the model's context holds, or `None` for the platform's setting.
+    pub context_window_tokens: Option<i32>,
     /// Author of the agent, set to `None` when that user is deleted.
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

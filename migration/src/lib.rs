@@ -31,6 +31,7 @@ mod m20261204_000015_enable_row_level_security;
 mod m20261205_000016_create_usage_daily_totals;
 mod m20261205_000017_create_tools_and_agent_runs;
 mod m20261205_000018_add_reply_tool_executions;
+mod m20261205_000019_add_agent_context_window;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_create_usage_daily_totals::Migration),
             Box::new(m20261205_000017_create_tools_and_agent_runs::Migration),
             Box::new(m20261205_000018_add_reply_tool_executions::Migration),
+            Box::new(m20261205_000019_add_agent_context_window::Migration),
         ]
     }
 }

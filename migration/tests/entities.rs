@@ -418,6 +418,8 @@ impl Seed {
             tools: serde_json::json!(["calculate", "weather"]),
             max_steps: 5,
             run_timeout_seconds: 120,
+            context_messages: Some(6),
+            context_window_tokens: Some(32_000),
             created_by: Some(user.id),
             created_at: now,
             updated_at: now,

@@ -38,6 +38,11 @@ pub struct CreateAgent {
     pub max_steps: Option<i32>,
     /// Seconds a run may take; [`DEFAULT_RUN_TIMEOUT_SECONDS`] when `None`.
     pub run_timeout_seconds: Option<i32>,
+    /// Newest messages a reply sends, counting the new one; the platform's setting when
+    /// `None`.
+    pub context_messages: Option<i32>,
+    /// Tokens the model's context holds; the platform's setting when `None`.
+    pub context_window_tokens: Option<i32>,
 }
 
 /// Model calls an agent run may make unless the agent sets its own limit.
@@ -65,6 +70,10 @@ pub struct UpdateAgent {
     pub tools: Option<Vec<String>>,
     pub max_steps: Option<i32>,
     pub run_timeout_seconds: Option<i32>,
+    /// `Some(None)` returns to the platform's setting.
+    pub context_messages: Option<Option<i32>>,
+    /// `Some(None)` returns to the platform's setting.
+    pub context_window_tokens: Option<Option<i32>>,
 }
 
 pub async fn create(
@@ -89,6 +98,8 @@ pub async fn create(
     )?;
 
     let max_steps = check_max_steps(input.max_steps.unwrap_or(DEFAULT_MAX_STEPS))?;
+    let context_messages = check_context_messages(input.context_messages)?;
+    let context_window_tokens = check_context_window(input.context_window_tokens)?;
     let run_timeout_seconds = check_run_timeout(
         input
             .run_timeout_seconds
@@ -119,6 +130,8 @@ pub async fn create(
         tools: Set(serde_json::json!(tools)),
         max_steps: Set(max_steps),
         run_timeout_seconds: Set(run_timeout_seconds),
+        context_messages: Set(context_messages),
+        context_window_tokens: Set(context_window_tokens),
         created_by: Set(Some(ctx.user_id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -201,6 +214,12 @@ pub async fn update(
     }
     if let Some(seconds) = input.run_timeout_seconds {
         active.run_timeout_seconds = Set(check_run_timeout(seconds)?);
+    }
+    if let Some(count) = input.context_messages {
+        active.context_messages = Set(check_context_messages(count)?);
+    }
+    if let Some(tokens) = input.context_window_tokens {
+        active.context_window_tokens = Set(check_context_window(tokens)?);
     }
     active.updated_at = Set(Utc::now());
 
@@ -369,6 +388,35 @@ fn check_run_timeout(seconds: i32) -> ServiceResult<i32> {
             "runTimeoutSeconds",
             format!("must be between 1 and {RUN_TIMEOUT_LIMIT_SECONDS} (got {seconds})"),
         ))
+    }
+}
+
+/// Largest number of messages an agent may send per reply.
+pub const MAX_CONTEXT_MESSAGES: i32 = 200;
+/// Smallest and largest model context an agent may state, in tokens.
+pub const CONTEXT_WINDOW_RANGE: std::ops::RangeInclusive<i32> = 256..=10_000_000;
+
+fn check_context_messages(count: Option<i32>) -> ServiceResult<Option<i32>> {
+    match count {
+        Some(count) if !(1..=MAX_CONTEXT_MESSAGES).contains(&count) => Err(ServiceError::invalid(
+            "contextMessages",
+            format!("must be between 1 and {MAX_CONTEXT_MESSAGES} (got {count})"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn check_context_window(tokens: Option<i32>) -> ServiceResult<Option<i32>> {
+    match tokens {
+        Some(tokens) if !CONTEXT_WINDOW_RANGE.contains(&tokens) => Err(ServiceError::invalid(
+            "contextWindowTokens",
+            format!(
+                "must be between {} and {} (got {tokens})",
+                CONTEXT_WINDOW_RANGE.start(),
+                CONTEXT_WINDOW_RANGE.end()
+            ),
+        )),
+        other => Ok(other),
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Settings {
     pub platform_admins: Vec<String>,
     /// Messages sent to the provider, counting the new user message.
     pub context_messages: u64,
+    /// Tokens a model's context holds, for agents that set none and conversations without
+    /// an agent.
+    pub context_window_tokens: u64,
     /// How long a finished generation's deltas stay readable in Redis.
     pub stream_ttl: Duration,
     pub sweep_interval: Duration,
@@ -310,6 +313,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
+            context_window_tokens: parse_or("CONTEXT_WINDOW_TOKENS", 128_000)?,
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
             agent_run_lease: seconds("AGENT_RUN_LEASE_SECONDS", 30)?,
@@ -352,6 +356,7 @@ impl Settings {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         let positive = [
             ("CONTEXT_MESSAGES", self.context_messages),
+            ("CONTEXT_WINDOW_TOKENS", self.context_window_tokens),
             ("DEFAULT_PAGE_SIZE", self.default_page_size),
             ("MAX_PAGE_SIZE", self.max_page_size),
             ("ACCESS_TOKEN_TTL_SECONDS", self.access_token_ttl.as_secs()),

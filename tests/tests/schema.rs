@@ -29,8 +29,10 @@ fn token_and_money_fields_are_bigint() {
             continue;
         };
         let name = name.split('(').next().unwrap_or(name);
-        // maxTokens is a per-reply setting, not a count, and fits GraphQL Int.
-        let counts = name.ends_with("Tokens") && name != "maxTokens";
+        // maxTokens and contextWindowTokens are agent settings, not counts, and their
+        // ranges fit GraphQL Int.
+        let setting = matches!(name, "maxTokens" | "contextWindowTokens");
+        let counts = name.ends_with("Tokens") && !setting;
         if counts || name.ends_with("Micros") || name == "recordCount" {
             checked += 1;
             assert!(

@@ -195,6 +195,8 @@ async fn create_agent(platform: &Platform, ctx: &RequestContext) -> anyhow::Resu
             .collect(),
         max_steps: None,
         run_timeout_seconds: None,
+        context_messages: None,
+        context_window_tokens: None,
     };
     agents::create(platform, ctx, input)
         .await

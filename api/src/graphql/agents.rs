@@ -76,6 +76,13 @@ pub struct Agent {
     pub max_steps: i32,
     /// Seconds a run may take from its first start before it fails.
     pub run_timeout_seconds: i32,
+    /// Newest messages a reply sends, counting the new one; null for the platform's
+    /// `CONTEXT_MESSAGES`.
+    pub context_messages: Option<i32>,
+    /// Tokens the model's context holds; null for the platform's `CONTEXT_WINDOW_TOKENS`.
+    /// Older messages are left out of a reply's prompt until the estimated prompt and the
+    /// reply's maximum fit.
+    pub context_window_tokens: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -112,6 +119,8 @@ impl From<agent::Model> for Agent {
             tools: service::tools::names(&agent.tools),
             max_steps: agent.max_steps,
             run_timeout_seconds: agent.run_timeout_seconds,
+            context_messages: agent.context_messages,
+            context_window_tokens: agent.context_window_tokens,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }
@@ -144,6 +153,12 @@ pub struct CreateAgentInput {
     pub max_steps: Option<i32>,
     /// Seconds a run may take, 1 to 86,400; 600 when absent.
     pub run_timeout_seconds: Option<i32>,
+    /// Newest messages a reply sends, counting the new one, 1 to 200; the platform's
+    /// `CONTEXT_MESSAGES` when absent.
+    pub context_messages: Option<i32>,
+    /// Tokens the model's context holds, 256 to 10,000,000; the platform's
+    /// `CONTEXT_WINDOW_TOKENS` when absent.
+    pub context_window_tokens: Option<i32>,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -165,6 +180,10 @@ pub struct UpdateAgentInput {
     pub tools: Option<Vec<String>>,
     pub max_steps: Option<i32>,
     pub run_timeout_seconds: Option<i32>,
+    /// Null returns to the platform's setting.
+    pub context_messages: MaybeUndefined<i32>,
+    /// Null returns to the platform's setting.
+    pub context_window_tokens: MaybeUndefined<i32>,
 }
 
 #[derive(InputObject)]
@@ -234,6 +253,8 @@ impl AgentMutation {
             tools: input.tools,
             max_steps: input.max_steps,
             run_timeout_seconds: input.run_timeout_seconds,
+            context_messages: input.context_messages,
+            context_window_tokens: input.context_window_tokens,
         };
         let agent = agents::create(platform(ctx), caller(ctx)?, input)
             .await
@@ -263,6 +284,8 @@ impl AgentMutation {
             tools: input.tools,
             max_steps: input.max_steps,
             run_timeout_seconds: input.run_timeout_seconds,
+            context_messages: input.context_messages.into(),
+            context_window_tokens: input.context_window_tokens.into(),
         };
         let agent = agents::update(platform(ctx), caller(ctx)?, id, changes)
             .await

@@ -7,6 +7,7 @@ pub(crate) mod generation;
 mod persist;
 pub mod recovery;
 pub mod registry;
+mod window;
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use sea_orm::{
     QueryTrait, sea_query::CommonTableExpression,
 };
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::{
@@ -126,7 +127,12 @@ pub async fn send_message(
     };
 
     // The new message counts among the context window, so read one fewer from history.
-    let history_limit = platform.settings.context_messages.saturating_sub(1);
+    let context_messages = agent
+        .as_ref()
+        .and_then(|agent| agent.context_messages)
+        .and_then(|count| u64::try_from(count).ok())
+        .unwrap_or(platform.settings.context_messages);
+    let history_limit = context_messages.saturating_sub(1);
     let mut history = message::Entity::find()
         .filter(message::Column::TenantId.eq(ctx.tenant()))
         .filter(message::Column::ConversationId.eq(conversation.id))
@@ -164,19 +170,37 @@ pub async fn send_message(
         }),
         _ => None,
     };
-    // TODO: trim further when the window exceeds the model's context length.
+    let system = agent.as_ref().map(|agent| agent.instructions.clone());
+    let max_tokens = agent
+        .as_ref()
+        .and_then(|agent| agent.max_tokens)
+        .map(|t| t.max(1) as u32);
+    // The reply's maximum is kept free in the model's context.
+    let context_tokens = agent
+        .as_ref()
+        .and_then(|agent| agent.context_window_tokens)
+        .map_or(platform.settings.context_window_tokens as i64, i64::from);
+    let reply_tokens = max_tokens.map_or(budget::DEFAULT_RESERVED_OUTPUT_TOKENS, i64::from);
+    let dropped = window::trim_to_fit(
+        system.as_deref(),
+        &mut messages,
+        context_tokens - reply_tokens,
+    );
+    if dropped > 0 {
+        debug!(
+            messages.dropped = dropped,
+            "trimmed the context window to fit the model's context"
+        );
+    }
     let request = ChatRequest {
         model: conversation.model.clone(),
-        system: agent.as_ref().map(|agent| agent.instructions.clone()),
+        system,
         messages,
         temperature: agent
             .as_ref()
             .and_then(|agent| agent.temperature)
             .map(|t| t as f32),
-        max_tokens: agent
-            .as_ref()
-            .and_then(|agent| agent.max_tokens)
-            .map(|t| t.max(1) as u32),
+        max_tokens,
         stop: Vec::new(),
         tools: tools
             .as_ref()
