@@ -392,6 +392,21 @@ impl TestApp {
         .expect("reply did not finish")
     }
 
+    /// Starts a second api on the same database and Redis prefix, with connections of its
+    /// own, as another replica behind a load balancer, and returns its base URL. It stops
+    /// with the app.
+    pub async fn start_second_api(&self) -> anyhow::Result<String> {
+        let settings = (*self.platform.settings).clone();
+        let platform = Platform::connect(settings).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let stop = self.shutdown.child_token();
+        tokio::spawn(api::serve(platform, listener, async move {
+            stop.cancelled().await
+        }));
+        Ok(base_url)
+    }
+
     /// Starts another worker on its own runtime and thread, with its own connections, so
     /// that [`TestWorker::kill`] stops it the way a killed process stops: without any
     /// shutdown step.
