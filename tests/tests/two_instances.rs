@@ -99,3 +99,64 @@ async fn stop_through_other_replica() {
     assert!(content.len() < mock_provider::reply_tokens(400).concat().len());
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn reconnect_to_other_replica_mid_stream() {
+    let app = slow_app(60).await;
+    let other = app.start_second_api().await.unwrap();
+    let chat = app.start_chat("failover@example.com", "Be brief.").await;
+    let token = &chat.owner.access_token;
+    let query = "subscription($id: ID!, $after: String) {
+        messageStream(messageId: $id, after: $after) { cursor kind delta
+            outcome { content } } }";
+    let message_id = app
+        .send_message(token, &chat.conversation_id, "Hello")
+        .await;
+
+    // Read five deltas from the first replica, then drop the connection mid-stream.
+    let mut first = graphql_ws::Connection::open(&app.ws_url(), token)
+        .await
+        .unwrap();
+    first
+        .subscribe("1", query, json!({ "id": message_id }))
+        .await
+        .unwrap();
+    let mut received = String::new();
+    let mut cursor = String::new();
+    for _ in 0..5 {
+        let graphql_ws::Received::Message(message) =
+            first.receive(Duration::from_secs(10)).await.unwrap()
+        else {
+            panic!("the connection closed early");
+        };
+        let event = &message["payload"]["data"]["messageStream"];
+        assert_eq!(event["kind"], "DELTA", "{message}");
+        received.push_str(event["delta"].as_str().unwrap());
+        cursor = event["cursor"].as_str().unwrap().to_owned();
+    }
+    drop(first);
+
+    // Resume on the other replica from the last cursor: the rest, nothing twice.
+    let other_ws = format!("{}/graphql/ws", other.replacen("http", "ws", 1));
+    let rest = graphql_ws::collect_subscription(
+        &other_ws,
+        token,
+        query,
+        json!({ "id": message_id, "after": cursor }),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let mut done = Value::Null;
+    for payload in &rest {
+        let event = &payload["data"]["messageStream"];
+        match event["kind"].as_str() {
+            Some("DELTA") => received.push_str(event["delta"].as_str().unwrap()),
+            _ => done = event.clone(),
+        }
+    }
+    let full = mock_provider::reply_tokens(60).concat();
+    assert_eq!(received, full);
+    assert_eq!(done["outcome"]["content"], full.as_str());
+    app.shutdown().await;
+}
