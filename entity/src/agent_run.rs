@@ -32,10 +32,10 @@ pub struct Model {
     pub tools: Json,
     pub max_steps: i32,
     pub timeout_seconds: i32,
-    /// The final answer of a run that succeeded.
+    /// The final output of a run that succeeded.
     #[sea_orm(column_type = "Text", nullable)]
     pub output: Option<String>,
-    /// Why a run failed or was cancelled.
+    /// The reason a run failed or was cancelled.
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
     /// Model calls completed so far.

@@ -26,7 +26,7 @@ pub struct Model {
     pub tool_id: Option<Uuid>,
     pub arguments: Json,
     pub status: ToolExecutionStatus,
-    /// What the model receives as the result.
+    /// The result sent to the model.
     #[sea_orm(column_type = "Text", nullable)]
     pub result: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

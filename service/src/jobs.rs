@@ -31,7 +31,7 @@ pub struct CountUsage {
 }
 
 /// Takes an agent run from where its stored steps end to its final state. Carries only
-/// ids: the run row holds the prompt and the configuration.
+/// ids, because the run row contains the prompt and the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunAgent {
     pub tenant_id: Uuid,

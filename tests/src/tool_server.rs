@@ -1,7 +1,8 @@
-//! A local HTTP server that stands in for the endpoints of tenants' HTTP tools, recording
+//! A local HTTP server that replaces the endpoints of tenants' HTTP tools, recording
 //! every request it receives.
 
 use std::{
+    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
@@ -9,9 +10,8 @@ use std::{
 
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, Method, StatusCode, Uri},
+    extract::{FromRequest, Request, State},
+    http::{HeaderMap, StatusCode},
     response::IntoResponse,
     routing::any,
 };
@@ -38,12 +38,12 @@ struct ServerState {
 }
 
 /// The running server. Routes, under any method:
-/// - `/echo`: answers 200 with the method, query and JSON body it received;
-/// - `/slow`: answers after 3 seconds;
-/// - `/pair`: answers 200 once a second request to `/pair` is in flight at the same time,
+/// - `/echo`: returns 200 with the method, query and JSON body it received;
+/// - `/slow`: returns 200 after 3 seconds;
+/// - `/pair`: returns 200 once a second request to `/pair` is in flight at the same time,
 ///   or 500 when none arrives within 5 seconds, which shows whether calls run concurrently;
-/// - `/block`: never answers within a test, and signals [`ToolServer::blocked`];
-/// - `/fail`: answers 500.
+/// - `/block`: does not respond within a test, and signals [`ToolServer::blocked`];
+/// - `/fail`: returns 500.
 pub struct ToolServer {
     pub addr: SocketAddr,
     state: Arc<ServerState>,
@@ -98,55 +98,43 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn record(
-    state: &ServerState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ToolRequest {
-    let request = ToolRequest {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: headers.clone(),
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
-    };
-    lock(&state.received).push(request.clone());
-    request
+/// A request as the server received it, recorded in the server's list when a handler
+/// extracts it.
+struct Recorded(ToolRequest);
+
+impl FromRequest<Arc<ServerState>> for Recorded {
+    type Rejection = Infallible;
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<ServerState>,
+    ) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let request = ToolRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        };
+        lock(&state.received).push(request.clone());
+        Ok(Recorded(request))
+    }
 }
 
-async fn echo(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let request = record(&state, &method, &uri, &headers, &body);
+async fn echo(Recorded(request): Recorded) -> impl IntoResponse {
     Json(json!({ "method": request.method, "query": request.query, "body": request.body }))
 }
 
-async fn slow(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    record(&state, &method, &uri, &headers, &body);
+async fn slow(_: Recorded) -> impl IntoResponse {
     tokio::time::sleep(Duration::from_secs(3)).await;
     "late"
 }
 
-async fn pair(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    record(&state, &method, &uri, &headers, &body);
+async fn pair(State(state): State<Arc<ServerState>>, _: Recorded) -> impl IntoResponse {
     let partner_waiting = {
         let mut waiting = lock(&state.waiting);
         if *waiting > 0 {
@@ -167,26 +155,12 @@ async fn pair(
     }
 }
 
-async fn block(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    record(&state, &method, &uri, &headers, &body);
+async fn block(State(state): State<Arc<ServerState>>, _: Recorded) -> impl IntoResponse {
     state.blocked.notify_one();
     tokio::time::sleep(Duration::from_secs(600)).await;
     "unreachable in a test"
 }
 
-async fn fail(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    record(&state, &method, &uri, &headers, &body);
+async fn fail(_: Recorded) -> impl IntoResponse {
     (StatusCode::INTERNAL_SERVER_ERROR, "broken")
 }

@@ -211,7 +211,7 @@ async fn parallel_calls_run_concurrently() {
     let queued = execute(&app, &owner.access_token, &agent, "Call both.").await;
     let run = finished_run(&app, &owner.access_token, queued["id"].as_str().unwrap()).await;
 
-    // `/pair` answers only when both requests are in flight together.
+    // `/pair` returns 200 only when both requests are in flight together.
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     let executions = run["toolExecutions"].as_array().unwrap();
     assert_eq!(executions.len(), 2);
@@ -309,7 +309,12 @@ async fn tool_errors_reach_model() {
             execution["error"].as_str().unwrap()
         })
         .collect();
-    assert!(errors[0].contains("do not match the tool's schema") && errors[0].contains("/a"));
+    assert!(
+        errors[0].contains("do not match the tool's schema"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("/a"), "{}", errors[0]);
     assert!(errors[1].contains("not a JSON object"), "{}", errors[1]);
     assert!(
         errors[2].contains("did not answer within 300 ms"),
@@ -508,7 +513,8 @@ async fn killed_worker_run_resumes() {
     };
     assert_eq!(status_of("calculate"), Some(json!("SUCCEEDED")));
     assert_eq!(status_of("block"), Some(json!("UNKNOWN")));
-    // The blocking call was not made again, and the model was told its outcome is unknown.
+    // The blocking call was not made again, and the model's tool message says its outcome is
+    // unknown.
     let block_calls = tools
         .received()
         .iter()

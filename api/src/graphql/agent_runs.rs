@@ -98,7 +98,7 @@ pub struct AgentRun {
     pub tools: Vec<String>,
     pub max_steps: i32,
     pub timeout_seconds: i32,
-    /// The final answer, once the run succeeded.
+    /// The final output, once the run succeeded.
     pub output: Option<String>,
     /// The reason the run failed or was cancelled.
     pub error: Option<String>,
@@ -310,12 +310,12 @@ pub struct AgentRunEvent {
     pub tool_name: Option<String>,
     /// The call's arguments, for TOOL_CALL events.
     pub arguments: Option<Json<Value>>,
-    /// How the call ended, for TOOL_RESULT events.
+    /// The call's outcome, for TOOL_RESULT events.
     pub tool_status: Option<ToolExecutionStatus>,
-    /// The tool's result, for TOOL_RESULT events, or the run's answer, for FINISHED events
+    /// The tool's result, for TOOL_RESULT events, or the run's output, for FINISHED events
     /// of a run that succeeded.
     pub output: Option<String>,
-    /// Why a tool call or the run failed.
+    /// The reason a tool call or the run failed.
     pub error: Option<String>,
 }
 

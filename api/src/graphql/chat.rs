@@ -76,7 +76,7 @@ pub struct MessageStreamEvent {
     pub delta: Option<String>,
     /// The call, for TOOL_CALL events.
     pub tool_call: Option<ReplyToolCall>,
-    /// How the call ended, for TOOL_RESULT events.
+    /// The call's outcome, for TOOL_RESULT events.
     pub tool_result: Option<ReplyToolResult>,
     /// The final state, for the DONE event.
     pub outcome: Option<MessageOutcomeObject>,

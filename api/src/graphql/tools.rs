@@ -57,7 +57,7 @@ impl HttpMethod {
 #[derive(SimpleObject, Clone)]
 pub struct Tool {
     pub id: ID,
-    /// The function name the model sees, unique within the tenant.
+    /// The function name sent to the model, unique within the tenant.
     pub name: String,
     pub description: String,
     /// JSON Schema of the arguments.
@@ -116,7 +116,7 @@ pub struct CreateToolInput {
     /// Letters, digits, `_` and `-`, starting with a letter, at most 64 characters; not the
     /// name of a built-in tool.
     pub name: String,
-    /// What the tool does and when to use it, as the model reads it.
+    /// A description of what the tool does and when to use it, sent to the model.
     pub description: String,
     /// JSON Schema of the arguments, with `"type": "object"` at the top level, at most
     /// 16 KB.

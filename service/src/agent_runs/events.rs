@@ -24,7 +24,7 @@ use crate::{
     tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
 
-/// What happened in a run.
+/// An event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunEvent {

@@ -131,9 +131,9 @@ pub async fn execute(
     Ok(run)
 }
 
-/// Cancels a run. A queued run ends at once; a running one stops at the next step
-/// boundary or inside its current provider stream, keeping the steps done so far. A run
-/// that has ended is returned as it is.
+/// Cancels a run. A queued run ends at once. A running one stops at once, also inside a
+/// model stream or a tool call, and keeps the steps done so far. A run that has ended is
+/// returned as it is.
 pub async fn cancel(
     platform: &Platform,
     ctx: &RequestContext,
@@ -276,10 +276,10 @@ pub async fn list(
 /// Runs the sweep looks at per pass.
 const SWEEP_BATCH: u64 = 500;
 
-/// Enqueues runs that need a worker and may have no job: queued runs older than
-/// `min_age`, whose job may never have reached Redis, and running runs whose lease has
-/// expired because their worker died or was cleared by a worker that shut down. A run with two jobs is safe, because a job takes
-/// the run only through its lease. Returns the number of runs enqueued.
+/// Enqueues runs that need a worker and may have no job. These are queued runs older than
+/// `min_age`, whose job may never have reached Redis, and running runs whose lease expired
+/// with a dead worker or was cleared by a worker that shut down. A run with two jobs is
+/// safe, because a job takes the run only through its lease. Returns the number enqueued.
 pub async fn enqueue_stalled(platform: &Platform, min_age: Duration) -> ServiceResult<u64> {
     let now = Utc::now();
     let cutoff =

@@ -1,6 +1,6 @@
 //! Running one agent run in the worker: take its lease, rebuild the conversation from the
-//! stored steps, then call the model and the tools it asks for until it answers, a limit is
-//! reached or the run is cancelled.
+//! stored steps, then call the model and the tools it requests until it returns a final output, a
+//! limit is reached or the run is cancelled.
 //!
 //! A run is held through a lease in its row that the worker renews. A worker that dies
 //! stops renewing it, and the sweep gives the run to another worker, which continues after
@@ -53,13 +53,13 @@ enum End {
     Succeeded(String),
     Failed(String),
     Cancelled,
-    /// Another worker holds the run now, or this one is shutting down: the run stays
+    /// Another worker has the run now, or this one is shutting down: the run stays
     /// running and is resumed from its stored steps.
     Released,
 }
 
 /// Works on the run of `job` until it ends or this worker loses it. Does nothing when the
-/// run has ended or another worker holds it, so a job delivered twice is harmless.
+/// run has ended or another worker has its lease, so a job delivered twice is harmless.
 pub async fn run(platform: &Platform, job: &RunAgent) -> ServiceResult<()> {
     let tenant_id = TenantId::new(job.tenant_id);
     let lease_owner = Uuid::now_v7();
@@ -419,7 +419,7 @@ impl<'a> Runner<'a> {
     /// Rebuilds the conversation from the stored steps and finishes their tool calls:
     /// finished calls are reused, calls left started become unknown, and calls never
     /// started run now. Returns the messages, the number of stored steps, and the run's end
-    /// when its last stored step was a final answer.
+    /// when its last stored step was the final output.
     async fn resume(&self) -> ServiceResult<(Vec<ChatMessage>, i32, Option<End>)> {
         let mut messages = vec![ChatMessage::user(self.run.prompt.clone())];
         let txn = self.platform.tenant_tx(self.tenant_id()).await?;
@@ -479,8 +479,8 @@ impl<'a> Runner<'a> {
         Ok((messages, stored, None))
     }
 
-    /// Returns what the model is told about a call recorded in an earlier attempt, marking
-    /// a call left started as unknown.
+    /// Returns the tool message for a call recorded in an earlier attempt, marking a call
+    /// left started as unknown.
     async fn stored_result(
         &self,
         row: &tool_execution::Model,
@@ -579,7 +579,7 @@ impl<'a> Runner<'a> {
             None => (None, false),
         };
         // A call cut off for another worker to redo ends with ERROR, so that resuming
-        // tells it from one a member cancelled.
+        // can distinguish it from one a member cancelled.
         let finish_reason = if streamed.stopped && self.stopped() != Some(End::Released) {
             Some(FinishReason::Cancelled)
         } else if streamed.stopped || streamed.error.is_some() || streamed.timed_out {

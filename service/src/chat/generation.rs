@@ -534,7 +534,7 @@ async fn step_usage(
     (usage, cost_micros, estimated)
 }
 
-/// Returns the provider and model that answered the call: the fallback's when it was used.
+/// Returns the provider and model that served the call: the fallback's when it was used.
 fn served_by<'a>(
     generation: &'a Generation,
     request: &'a ChatRequest,

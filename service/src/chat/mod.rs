@@ -161,7 +161,7 @@ pub async fn send_message(
         })
         .collect();
     messages.push(ChatMessage::user(content));
-    // An agent with tools answers through the same tool loop as its runs.
+    // An agent with tools replies through the same tool loop as its runs.
     let tools = match agent.as_ref() {
         Some(agent) if !tools::names(&agent.tools).is_empty() => Some(GenerationTools {
             set: ToolSet::load(&txn, ctx, &tools::names(&agent.tools)).await?,

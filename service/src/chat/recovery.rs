@@ -188,7 +188,7 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
     Ok(closed)
 }
 
-/// What the reply's stream shows of an abandoned reply.
+/// The text and tool state of an abandoned reply, read from its stream.
 struct Recovered {
     /// Every delta joined, or the stored text if the stream is gone.
     text: String,

@@ -21,19 +21,19 @@ use crate::{Platform, RequestContext, TenantId, error::ServiceResult};
 
 use super::ToolSet;
 
-/// What the model is told about a call whose worker died before recording its outcome.
+/// The tool message for a call whose worker died before recording its outcome.
 pub(crate) const UNKNOWN_OUTCOME: &str = "The outcome of this call is unknown: the worker \
     running it stopped before recording a result. It was not run again; check its effect \
     before repeating it.";
 
-/// What made the calls: an agent run or the generation of a chat reply.
+/// The owner of the calls: an agent run or the generation of a chat reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CallOwner {
     Run(Uuid),
     Message(Uuid),
 }
 
-/// How a call ended.
+/// The outcome of a call.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CallResult {
     pub status: ToolExecutionStatus,

@@ -44,7 +44,7 @@ pub(super) fn check_url(platform: &Platform, field: &str, url: &str) -> ServiceR
 }
 
 /// Calls the tool with `arguments`: as query parameters for GET and DELETE, as a JSON body
-/// otherwise. Only a 2xx answer is a success; its body, cut to a fixed length, is the result.
+/// otherwise. Only a 2xx response is a success, and its body, cut to a fixed length, is the result.
 pub(crate) async fn call(
     platform: &Platform,
     tenant_id: TenantId,

@@ -29,7 +29,8 @@ use crate::{
 
 pub use toolset::{CallOutcome, ToolSet};
 
-/// Longest tool name; the providers accept function names of up to 64 characters.
+/// Maximum tool name length, because the providers accept function names of up to 64
+/// characters.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
 /// Largest JSON Schema of a tool's arguments, serialised.
 pub const MAX_PARAMETERS_BYTES: usize = 16_384;

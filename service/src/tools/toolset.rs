@@ -26,7 +26,7 @@ struct Entry {
 pub struct CallOutcome {
     /// The tenant tool that ran, or `None` for a built-in or unknown tool.
     pub tool_id: Option<Uuid>,
-    /// The tool's result, or the error the model is told.
+    /// The tool's result, or the error sent to the model.
     pub result: Result<String, String>,
 }
 
@@ -135,7 +135,7 @@ impl ToolSet {
 /// Describes why `arguments` cannot be given to a tool with `parameters`, or returns `None`.
 fn argument_error(parameters: &Value, arguments: &Value) -> Option<String> {
     // The adapters keep text that is not JSON as a string; a schema of type object then
-    // rejects it, but the model learns more from being told what went wrong.
+    // rejects it, but a message naming the problem helps the model correct it.
     if let Value::String(raw) = arguments {
         return Some(format!("the arguments are not a JSON object: {raw}"));
     }
