@@ -94,6 +94,7 @@ pub struct Settings {
     /// `max-age` of the `Strict-Transport-Security` header; `None` leaves the header out.
     pub hsts_max_age: Option<Duration>,
     pub graphql: GraphqlSettings,
+    pub realtime: RealtimeSettings,
     /// `iss` claim that access tokens carry and that verification requires.
     pub jwt_issuer: String,
     /// `aud` claim that access tokens carry and that verification requires.
@@ -141,6 +142,28 @@ pub struct GraphqlSettings {
     pub field_suggestions: bool,
 }
 
+/// Subscriptions: the WebSocket protocol's timers and the buffers of streamed events.
+#[derive(Debug, Clone)]
+pub struct RealtimeSettings {
+    /// How long a WebSocket client has to send `connection_init` before close code 4408.
+    pub connection_init_timeout: Duration,
+    /// How often an open WebSocket's credentials are authenticated again, so that a
+    /// revoked session, removed member, changed role or revoked API key ends its
+    /// subscriptions.
+    pub credential_check_interval: Duration,
+    /// Events a subscription holds for a client that has not taken them yet.
+    pub subscription_buffer: usize,
+    /// How long a subscription's buffer may stay full before the subscription ends with an
+    /// error that names the cursor to resume from.
+    pub subscriber_stall: Duration,
+    /// Whether a reply keeps generating when nobody follows it. When false, a reply with no
+    /// subscriber for `listener_grace` is stopped, and stored as stopped.
+    pub generate_without_listener: bool,
+    /// How long a reply may go without a subscriber before it is stopped, when
+    /// `generate_without_listener` is false.
+    pub listener_grace: Duration,
+}
+
 /// Minimum days of raw usage records kept: a billing month plus a few days of margin.
 pub const MIN_USAGE_RETENTION_DAYS: u32 = 35;
 
@@ -160,6 +183,7 @@ impl fmt::Debug for Settings {
             .field("allowed_private_networks", &self.allowed_private_networks)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("graphql", &self.graphql)
+            .field("realtime", &self.realtime)
             .finish_non_exhaustive()
     }
 }
@@ -282,6 +306,24 @@ impl Settings {
                 true,
             )?,
         };
+        let realtime = RealtimeSettings {
+            connection_init_timeout: seconds("WS_CONNECTION_INIT_TIMEOUT_SECONDS", 10)?,
+            credential_check_interval: seconds("WS_CREDENTIAL_CHECK_SECONDS", 10)?,
+            subscription_buffer: count("SUBSCRIPTION_BUFFER", 256)?,
+            subscriber_stall: seconds("SUBSCRIBER_STALL_SECONDS", 10)?,
+            generate_without_listener: match get("GENERATION_WITHOUT_LISTENER").as_deref() {
+                None | Some("continue") => true,
+                Some("stop") => false,
+                Some(other) => {
+                    return Err(invalid(
+                        "GENERATION_WITHOUT_LISTENER",
+                        other,
+                        "expected continue or stop",
+                    ));
+                }
+            },
+            listener_grace: seconds("LISTENER_GRACE_SECONDS", 10)?,
+        };
 
         let settings = Settings {
             environment,
@@ -326,6 +368,7 @@ impl Settings {
             request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", 30)?,
             hsts_max_age,
             graphql,
+            realtime,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "task-assistant".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "task-assistant-api".into()),
             login_attempts_per_ip_per_minute: parse(
@@ -377,6 +420,26 @@ impl Settings {
             ),
             ("MAX_REQUEST_BYTES", self.max_request_bytes as u64),
             ("REQUEST_TIMEOUT_SECONDS", self.request_timeout.as_secs()),
+            (
+                "WS_CONNECTION_INIT_TIMEOUT_SECONDS",
+                self.realtime.connection_init_timeout.as_secs(),
+            ),
+            (
+                "WS_CREDENTIAL_CHECK_SECONDS",
+                self.realtime.credential_check_interval.as_secs(),
+            ),
+            (
+                "SUBSCRIPTION_BUFFER",
+                self.realtime.subscription_buffer as u64,
+            ),
+            (
+                "SUBSCRIBER_STALL_SECONDS",
+                self.realtime.subscriber_stall.as_secs(),
+            ),
+            (
+                "LISTENER_GRACE_SECONDS",
+                self.realtime.listener_grace.as_secs(),
+            ),
             ("GRAPHQL_MAX_DEPTH", self.graphql.max_depth as u64),
             ("GRAPHQL_MAX_COMPLEXITY", self.graphql.max_complexity as u64),
             ("GRAPHQL_MAX_ALIASES", self.graphql.max_aliases as u64),

@@ -24,6 +24,12 @@ pub enum ServiceError {
     /// instance, or a retry, can.
     #[error("{0}")]
     Unavailable(String),
+    /// A subscriber left its buffer full for too long. It can subscribe again from the
+    /// cursor, the last event it was given.
+    #[error(
+        "the subscriber did not keep up with the stream; subscribe again with after: {resume_after:?}"
+    )]
+    SubscriberTooSlow { resume_after: String },
     #[error("provider request failed: {0}")]
     Provider(#[from] ProviderError),
     #[error("database error: {0}")]

@@ -31,6 +31,7 @@ pub mod provider_health;
 pub mod quota;
 pub mod redis_conn;
 pub mod secret;
+pub(crate) mod subscription;
 pub mod tasks;
 pub mod tenant_settings;
 pub mod tools;

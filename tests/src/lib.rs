@@ -2,6 +2,7 @@
 //! each test on its own database (cloned from a migrated template) and Redis key prefix.
 
 pub mod graphql_ws;
+pub mod js_clients;
 pub mod tool_server;
 
 use std::{collections::HashMap, sync::OnceLock, time::Duration};

@@ -20,6 +20,9 @@ pub mod code {
     pub const INTERNAL: &str = "INTERNAL";
     /// The request took longer than `REQUEST_TIMEOUT_SECONDS`.
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// A subscription's client did not take its events in time; `resumeAfter` is the
+    /// cursor to subscribe again from.
+    pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
 }
 
 /// Converts a service error. Internal faults are logged here, once, and reach the client
@@ -34,6 +37,7 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
         ServiceError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
         ServiceError::Provider(_) => code::PROVIDER_ERROR,
         ServiceError::Unavailable(_) => code::UNAVAILABLE,
+        ServiceError::SubscriberTooSlow { .. } => code::SUBSCRIBER_TOO_SLOW,
         ServiceError::Database(_) | ServiceError::Redis(_) | ServiceError::Internal(_) => {
             code::INTERNAL
         }
@@ -47,14 +51,14 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
         graphql_error.source = Some(Arc::new(service_error));
         return graphql_error;
     }
-    let field = match &service_error {
-        ServiceError::InvalidInput { field, .. } => Some(field.clone()),
-        _ => None,
-    };
     async_graphql::Error::new(service_error.to_string()).extend_with(|_, extensions| {
         extensions.set("code", code);
-        if let Some(field) = &field {
-            extensions.set("field", field.as_str());
+        match &service_error {
+            ServiceError::InvalidInput { field, .. } => extensions.set("field", field.as_str()),
+            ServiceError::SubscriberTooSlow { resume_after } => {
+                extensions.set("resumeAfter", resume_after.as_str());
+            }
+            _ => {}
         }
     })
 }

@@ -1,104 +1,388 @@
-//! GraphQL subscriptions (and other operations) over WebSocket with the
-//! `graphql-transport-ws` protocol, authenticated in `connection_init`.
+//! GraphQL over WebSocket with the `graphql-transport-ws` protocol, the one the `graphql-ws`
+//! client library speaks. The protocol loop is ours, with async-graphql executing each
+//! operation, because the protocol's close codes, the initialisation timeout and closing
+//! from the server when the credentials stop being valid are not available otherwise.
+//!
+//! The client authenticates in the `connection_init` payload. Its credentials are checked
+//! again every `WS_CREDENTIAL_CHECK_SECONDS` and when an access token expires; once they
+//! no longer hold, or grant another role, the connection closes with 4403 and the client
+//! reconnects with fresh ones.
 
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use std::time::Duration;
+
+use async_graphql::{Data, Request, Response, Variables};
 use axum::{
     extract::{
         State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Response as HttpResponse},
 };
-use futures_util::{SinkExt, StreamExt};
-use service::metrics;
-use tokio_util::sync::PollSender;
+use futures_util::{
+    SinkExt, Stream, StreamExt,
+    stream::{self, BoxStream, SplitSink},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use service::{RequestContext, metrics};
+use tokio::time::{Instant, sleep_until};
+use tokio_stream::StreamMap;
 
 use super::{
     AppState,
     caller::{identify, request_data},
 };
-use crate::graphql::context::Caller;
+use crate::graphql::{context::Caller, execution::ExecutionStarted};
 
 /// The WebSocket subprotocol of the `graphql-ws` client library.
 const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
-/// Messages waiting for a slow client before the protocol loop waits too.
-const OUTGOING_BUFFER: usize = 64;
-/// Close code telling the client that the server is going away (RFC 6455, section 7.4.1).
-const GOING_AWAY: u16 = 1001;
+/// Longest wait for a client to take one message before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Close codes of the protocol, and RFC 6455's "going away" for a stopping server.
+mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const BAD_REQUEST: u16 = 4400;
+    pub const UNAUTHORIZED: u16 = 4401;
+    pub const FORBIDDEN: u16 = 4403;
+    pub const INIT_TIMEOUT: u16 = 4408;
+    pub const SUBSCRIBER_EXISTS: u16 = 4409;
+    pub const TOO_MANY_INITS: u16 = 4429;
+}
 
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
-) -> Response {
+) -> HttpResponse {
     upgrade
         .protocols([GRAPHQL_TRANSPORT_WS])
         .on_upgrade(move |socket| {
             let websockets = state.websockets.clone();
-            websockets.track(serve(state, protocol, socket))
+            websockets.track(serve(state, socket))
         })
         .into_response()
 }
 
-/// Runs the `graphql-transport-ws` protocol on `socket` until either side ends it, or until
-/// the api shuts down, when the client gets close code 1001.
-async fn serve(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
+/// Runs the protocol on `socket` until the client leaves, the protocol closes it, or the
+/// api shuts down, when the client gets close code 1001.
+async fn serve(state: AppState, socket: WebSocket) {
     let _open = metrics::websocket_connection();
-    let (mut sink, stream) = socket.split();
-    // The protocol loop writes into a channel rather than into the socket, so that the
-    // socket stays here to send the closing frame when the loop is dropped.
-    let (outgoing, mut to_client) = tokio::sync::mpsc::channel::<Message>(OUTGOING_BUFFER);
-    let platform = state.platform.clone();
-    let protocol_loop = GraphQLWebSocket::new_with_pair(
-        PollSender::new(outgoing),
-        stream,
-        state.schema.clone(),
-        protocol,
-    )
-    .on_connection_init(move |payload| async move {
-        let token = init_payload_token(&payload);
-        let request_id = uuid::Uuid::now_v7().to_string();
-        match identify(&platform, token.as_deref(), request_id).await {
-            Caller::Rejected(rejection) => Err(async_graphql::Error::new(rejection.message)),
-            caller => Ok(request_data(&platform, caller)),
-        }
-    })
-    .serve();
-
-    let run = async {
-        if state.websockets.is_closing() {
-            // Dropping the loop drops its sender, which ends `forward`.
-            drop(protocol_loop);
-            return true;
-        }
-        tokio::select! {
-            () = protocol_loop => false,
-            () = state.websockets.closing() => true,
-        }
+    let (sink, incoming) = socket.split();
+    let mut connection = Connection {
+        state,
+        sink,
+        operations: StreamMap::new(),
+        credential: None,
     };
-    let forward = async {
-        while let Some(message) = to_client.recv().await {
-            if sink.send(message).await.is_err() {
-                break;
+    if let Some((code, reason)) = connection.run(incoming).await {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            WRITE_TIMEOUT,
+            connection.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+/// A message from the client.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<serde_json::Map<String, Value>>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: SubscribePayload,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscribePayload {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<Value>,
+    #[serde(default)]
+    extensions: Option<serde_json::Map<String, Value>>,
+}
+
+/// One result of an operation, or `None` once the operation has ended.
+type OperationItem = Option<(Response, ExecutionStarted)>;
+
+/// Why the loop ended: the closing frame to send, or `None` when the client is gone.
+type Ending = Option<(u16, String)>;
+
+/// The credential a connection was acknowledged with, checked again while it is open.
+struct Credential {
+    token: String,
+    /// The caller it authenticated as.
+    context: RequestContext,
+    /// When an access token stops being valid; API keys have no expiry.
+    expires_at: Option<Instant>,
+}
+
+struct Connection {
+    state: AppState,
+    sink: SplitSink<WebSocket, Message>,
+    /// Running operations by the client's id.
+    operations: StreamMap<String, BoxStream<'static, OperationItem>>,
+    credential: Option<Credential>,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        mut incoming: impl Stream<Item = Result<Message, axum::Error>> + Unpin,
+    ) -> Ending {
+        let settings = self.state.platform.settings.clone();
+        let init_deadline = Instant::now() + settings.realtime.connection_init_timeout;
+        let mut caller: Option<Caller> = None;
+        let mut credential_check = tokio::time::interval_at(
+            Instant::now() + settings.realtime.credential_check_interval,
+            settings.realtime.credential_check_interval,
+        );
+        credential_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if self.state.websockets.is_closing() {
+            return Some((close::GOING_AWAY, "server is shutting down".into()));
+        }
+
+        loop {
+            let expires_at = self.credential.as_ref().and_then(|c| c.expires_at);
+            tokio::select! {
+                frame = incoming.next() => {
+                    let Some(Ok(frame)) = frame else { return None };
+                    let text = match frame {
+                        Message::Text(text) => text,
+                        Message::Close(_) => return None,
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                        Message::Binary(_) => {
+                            return Some((close::BAD_REQUEST, "binary messages are not part of the protocol".into()));
+                        }
+                    };
+                    let message = match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(message) => message,
+                        Err(error) => {
+                            return Some((close::BAD_REQUEST, limit_reason(format!("invalid message: {error}"))));
+                        }
+                    };
+                    if let Some(ending) = self.receive(message, &mut caller).await {
+                        return ending;
+                    }
+                }
+                Some((id, item)) = self.operations.next(), if !self.operations.is_empty() => {
+                    let message = match item {
+                        Some((response, started)) => {
+                            let message = result_message(&id, response, &started);
+                            // An `error` message ends the operation without `complete`.
+                            if message["type"] == "error" {
+                                self.operations.remove(&id);
+                            }
+                            message
+                        }
+                        None => json!({ "id": id, "type": "complete" }),
+                    };
+                    if self.send(message).await.is_err() {
+                        return None;
+                    }
+                }
+                () = sleep_until(init_deadline), if caller.is_none() => {
+                    return Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+                }
+                () = sleep_until(expires_at.unwrap_or(init_deadline)), if expires_at.is_some() => {
+                    return Some((close::FORBIDDEN, "Forbidden: the access token has expired".into()));
+                }
+                _ = credential_check.tick(), if self.credential.is_some() => {
+                    if let Some(reason) = self.credential_lapsed().await {
+                        return Some((close::FORBIDDEN, limit_reason(format!("Forbidden: {reason}"))));
+                    }
+                }
+                () = self.state.websockets.closing() => {
+                    return Some((close::GOING_AWAY, "server is shutting down".into()));
+                }
             }
         }
-    };
-    let (going_away, ()) = tokio::join!(run, forward);
-    if going_away {
-        let frame = CloseFrame {
-            code: GOING_AWAY,
-            reason: "server is shutting down".into(),
-        };
-        let _ = sink.send(Message::Close(Some(frame))).await;
     }
+
+    /// Handles one client message. Returns `Some` when the connection must end.
+    async fn receive(
+        &mut self,
+        message: ClientMessage,
+        caller: &mut Option<Caller>,
+    ) -> Option<Ending> {
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if caller.is_some() {
+                    return Some(Some((
+                        close::TOO_MANY_INITS,
+                        "Too many initialisation requests".into(),
+                    )));
+                }
+                let token = payload.as_ref().and_then(init_payload_token);
+                let request_id = uuid::Uuid::now_v7().to_string();
+                let identified = identify(&self.state.platform, token.as_deref(), request_id).await;
+                match (&identified, token) {
+                    (Caller::Rejected(rejection), _) => {
+                        return Some(Some((
+                            close::FORBIDDEN,
+                            limit_reason(format!("Forbidden: {}", rejection.message)),
+                        )));
+                    }
+                    (Caller::Authenticated(context), Some(token)) => {
+                        let expires_at = self.expiry(&token);
+                        self.credential = Some(Credential {
+                            token,
+                            context: context.clone(),
+                            expires_at,
+                        });
+                    }
+                    _ => {}
+                }
+                *caller = Some(identified);
+                self.send(json!({ "type": "connection_ack" }))
+                    .await
+                    .err()
+                    .map(|()| None)
+            }
+            ClientMessage::Ping { payload } => {
+                let pong = match payload {
+                    Some(payload) => json!({ "type": "pong", "payload": payload }),
+                    None => json!({ "type": "pong" }),
+                };
+                self.send(pong).await.err().map(|()| None)
+            }
+            ClientMessage::Pong {} => None,
+            ClientMessage::Subscribe { id, payload } => {
+                let Some(caller) = caller else {
+                    return Some(Some((close::UNAUTHORIZED, "Unauthorized".into())));
+                };
+                if self.operations.contains_key(&id) {
+                    return Some(Some((
+                        close::SUBSCRIBER_EXISTS,
+                        limit_reason(format!("Subscriber for {id} already exists")),
+                    )));
+                }
+                let operation = self.execute(payload, caller.clone());
+                self.operations.insert(id, operation);
+                None
+            }
+            ClientMessage::Complete { id } => {
+                self.operations.remove(&id);
+                None
+            }
+        }
+    }
+
+    /// Starts one operation; a query or mutation yields one result, a subscription many.
+    fn execute(
+        &self,
+        payload: SubscribePayload,
+        caller: Caller,
+    ) -> BoxStream<'static, OperationItem> {
+        let mut request = Request::new(payload.query);
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = payload.variables {
+            request = request.variables(Variables::from_json(variables));
+        }
+        if let Some(extensions) = payload.extensions {
+            for (name, value) in extensions {
+                if let Ok(value) = async_graphql::Value::from_json(value) {
+                    request.extensions.insert(name, value);
+                }
+            }
+        }
+        let started = ExecutionStarted::default();
+        let mut data: Data = request_data(&self.state.platform, caller);
+        data.insert(started.clone());
+        request.data = data;
+        let responses = self.state.schema.execute_stream(request);
+        responses
+            .map(move |response| Some((response, started.clone())))
+            .chain(stream::once(async { None }))
+            .boxed()
+    }
+
+    /// When a JWT expires, as an instant on the runtime's clock.
+    fn expiry(&self, token: &str) -> Option<Instant> {
+        let claims = self.state.platform.tokens.verify(token).ok()?;
+        let left = claims.exp - chrono::Utc::now().timestamp();
+        Some(Instant::now() + Duration::from_secs(left.max(0) as u64))
+    }
+
+    /// Authenticates the connection's credential again. Returns why it no longer holds: it
+    /// was revoked, its tenant suspended, or the caller's role changed.
+    async fn credential_lapsed(&mut self) -> Option<String> {
+        let credential = self.credential.as_ref()?;
+        let request_id = uuid::Uuid::now_v7().to_string();
+        match identify(&self.state.platform, Some(&credential.token), request_id).await {
+            Caller::Authenticated(context) if context.role == credential.context.role => None,
+            Caller::Authenticated(_) => Some("your role has changed, connect again".into()),
+            Caller::Rejected(rejection) => Some(rejection.message),
+            Caller::Anonymous => Some("the credentials are missing".into()),
+        }
+    }
+
+    async fn send(&mut self, message: Value) -> Result<(), ()> {
+        let sent = tokio::time::timeout(
+            WRITE_TIMEOUT,
+            self.sink.send(Message::text(message.to_string())),
+        );
+        match sent.await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The message carrying one result. A request error (syntax, validation, an unknown
+/// operation: errors without a path, no data, before execution) is an `error` message and
+/// ends the operation; errors of resolvers, including a subscription refused before its
+/// first event, arrive in `next` like any result.
+fn result_message(id: &str, response: Response, started: &ExecutionStarted) -> Value {
+    let request_error = response.is_err()
+        && response.data == async_graphql::Value::Null
+        && !started.get()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    if request_error {
+        return json!({ "id": id, "type": "error", "payload": response.errors });
+    }
+    json!({ "id": id, "type": "next", "payload": response })
+}
+
+/// A close frame's reason holds at most 123 bytes.
+fn limit_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
 }
 
 /// Reads the credential from a `connection_init` payload:
 /// `{"Authorization": "Bearer <token>"}` (any capitalisation), `{"token": "<token>"}`, or
 /// an API key as `{"apiKey": "<key>"}` or `{"X-API-Key": "<key>"}`.
-fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    for (key, value) in object {
+fn init_payload_token(payload: &serde_json::Map<String, Value>) -> Option<String> {
+    for (key, value) in payload {
         let Some(text) = value.as_str() else { continue };
         if key.eq_ignore_ascii_case("authorization") {
             let (scheme, token) = text.trim().split_once(' ')?;
@@ -111,4 +395,36 @@ fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_at_a_character_boundary() {
+        let reason = "é".repeat(100);
+        let cut = limit_reason(reason);
+        assert_eq!(cut.len(), 122);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(limit_reason("short".into()), "short");
+    }
+
+    #[test]
+    fn init_payload_token_reads_each_form() {
+        let read = |payload: Value| init_payload_token(payload.as_object().unwrap());
+        assert_eq!(
+            read(json!({"Authorization": "Bearer abc"})).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            read(json!({"authorization": "bearer  abc "})).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(read(json!({"Authorization": "Basic abc"})), None);
+        assert_eq!(read(json!({"apiKey": "ta_x"})).as_deref(), Some("ta_x"));
+        assert_eq!(read(json!({"X-API-Key": "ta_y"})).as_deref(), Some("ta_y"));
+        assert_eq!(read(json!({"token": "t"})).as_deref(), Some("t"));
+        assert_eq!(read(json!({"other": "t"})), None);
+    }
 }

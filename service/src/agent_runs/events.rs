@@ -11,8 +11,6 @@ use entity::{AgentRunStatus, agent_run};
 use futures_util::Stream;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
 use uuid::Uuid;
 
@@ -21,6 +19,7 @@ use crate::{
     chat::events::{is_stream_id, read_after},
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
+    subscription::{self, EventSender},
     tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
 
@@ -143,16 +142,17 @@ pub async fn subscribe(
     };
     let connection = platform.redis.blocking_connection().await?;
 
-    let (sender, receiver) = mpsc::channel(64);
+    let (mut sender, events) = subscription::buffer(platform, &start);
     let platform = platform.clone();
     let ctx = ctx.clone();
     tokio::spawn(async move {
         let key = stream_key(&platform.redis, run.id);
-        if let Err(error) = follow(&platform, &ctx, connection, &key, run, start, &sender).await {
-            let _ = sender.send(Err(error)).await;
+        if let Err(error) = follow(&platform, &ctx, connection, &key, run, start, &mut sender).await
+        {
+            sender.fail(error).await;
         }
     });
-    Ok(ReceiverStream::new(receiver))
+    Ok(events)
 }
 
 async fn follow(
@@ -162,17 +162,17 @@ async fn follow(
     key: &str,
     run: agent_run::Model,
     mut last_id: String,
-    sender: &mpsc::Sender<ServiceResult<CursorEvent>>,
+    sender: &mut EventSender<CursorEvent>,
 ) -> ServiceResult<()> {
     // A run that ended longer ago than the stream's time-to-live is served from the
     // database at once.
     let stream_exists: bool = connection.exists(key).await?;
     if run.status.is_finished() && !stream_exists {
         let event = CursorEvent {
-            cursor: last_id,
+            cursor: last_id.clone(),
             event: RunEvent::finished(&run),
         };
-        let _ = sender.send(Ok(event)).await;
+        let _ = sender.send(event, &last_id).await;
         return Ok(());
     }
     // A run that has ended adds nothing to its stream, so reading it to the end is enough.
@@ -194,7 +194,7 @@ async fn follow(
                 cursor: entry.id.clone(),
                 event,
             };
-            if sender.send(Ok(event)).await.is_err() || done {
+            if sender.send(event, &entry.id).await.is_err() || done {
                 return Ok(());
             }
         }
@@ -210,10 +210,10 @@ async fn follow(
         if run.status.is_finished() {
             if !connection.exists::<_, bool>(key).await? {
                 let event = CursorEvent {
-                    cursor: last_id,
+                    cursor: last_id.clone(),
                     event: RunEvent::finished(&run),
                 };
-                let _ = sender.send(Ok(event)).await;
+                let _ = sender.send(event, &last_id).await;
                 return Ok(());
             }
             ended = true;

@@ -14,8 +14,6 @@ use redis::{
 };
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
 use uuid::Uuid;
 
@@ -23,6 +21,7 @@ use crate::{
     Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
     redis_conn::Redis,
+    subscription::{self, EventSender},
     tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
 };
 
@@ -201,15 +200,16 @@ pub async fn subscribe(
     };
     let connection = platform.redis.blocking_connection().await?;
 
-    let (sender, receiver) = mpsc::channel(64);
+    let (mut sender, events) = subscription::buffer(platform, &start);
     let platform = platform.clone();
     tokio::spawn(async move {
         let key = stream_key(&platform.redis, message.id);
-        if let Err(error) = follow(&platform, connection, &key, &message, start, &sender).await {
-            let _ = sender.send(Err(error)).await;
+        if let Err(error) = follow(&platform, connection, &key, &message, start, &mut sender).await
+        {
+            sender.fail(error).await;
         }
     });
-    Ok(ReceiverStream::new(receiver))
+    Ok(events)
 }
 
 async fn follow(
@@ -218,19 +218,18 @@ async fn follow(
     key: &str,
     message: &message::Model,
     mut last_id: String,
-    sender: &mpsc::Sender<ServiceResult<MessageEvent>>,
+    sender: &mut EventSender<MessageEvent>,
 ) -> ServiceResult<()> {
     // A reply that ended longer ago than the stream's time-to-live is served from the
     // database at once instead of after a blocking read times out.
     let stream_exists: bool = connection.exists(key).await?;
     if message.status != MessageStatus::Streaming && !stream_exists {
         let outcome = MessageOutcome::from_message(message);
-        let _ = sender
-            .send(Ok(MessageEvent::Done {
-                cursor: last_id,
-                outcome,
-            }))
-            .await;
+        let done = MessageEvent::Done {
+            cursor: last_id.clone(),
+            outcome,
+        };
+        let _ = sender.send(done, &last_id).await;
         return Ok(());
     }
     loop {
@@ -243,7 +242,7 @@ async fn follow(
                 continue;
             };
             let done = matches!(event, MessageEvent::Done { .. });
-            if sender.send(Ok(event)).await.is_err() || done {
+            if sender.send(event, &entry.id).await.is_err() || done {
                 return Ok(());
             }
         }
@@ -263,12 +262,11 @@ async fn follow(
         txn.commit().await?;
         if message.status != MessageStatus::Streaming {
             let outcome = MessageOutcome::from_message(&message);
-            let _ = sender
-                .send(Ok(MessageEvent::Done {
-                    cursor: last_id,
-                    outcome,
-                }))
-                .await;
+            let done = MessageEvent::Done {
+                cursor: last_id.clone(),
+                outcome,
+            };
+            let _ = sender.send(done, &last_id).await;
             return Ok(());
         }
     }
