@@ -89,33 +89,36 @@ pub async fn serve(
     platform.generations.begin_draining();
     stop_accepting.cancel();
     let deadline = Instant::now() + grace;
-    let (served, idle) = tokio::join!(
-        tokio::time::timeout_at(deadline, &mut server),
-        tokio::time::timeout_at(deadline, platform.generations.wait_until_idle()),
-    );
-    if idle.is_err() {
-        warn!(
-            generations = platform.generations.len(),
-            "grace period over, interrupting the generations still running"
-        );
-        platform.generations.interrupt_all();
-        let stored =
-            tokio::time::timeout(FINAL_WRITE_TIMEOUT, platform.generations.wait_until_idle()).await;
-        if stored.is_err() {
-            error!(
+    // Streaming connections stay open while the generations they follow finish; closing
+    // them then lets the server's own shutdown, which waits for SSE responses, complete.
+    let drain = async {
+        let idle = tokio::time::timeout_at(deadline, platform.generations.wait_until_idle()).await;
+        if idle.is_err() {
+            warn!(
                 generations = platform.generations.len(),
-                "interrupted generations did not store their replies in time; \
-                 the maintenance sweep closes them"
+                "grace period over, interrupting the generations still running"
+            );
+            platform.generations.interrupt_all();
+            let stored =
+                tokio::time::timeout(FINAL_WRITE_TIMEOUT, platform.generations.wait_until_idle())
+                    .await;
+            if stored.is_err() {
+                error!(
+                    generations = platform.generations.len(),
+                    "interrupted generations did not store their replies in time; \
+                     the maintenance sweep closes them"
+                );
+            }
+        }
+        let still_open = websockets.close_all(WEBSOCKET_CLOSE_TIMEOUT).await;
+        if still_open > 0 {
+            warn!(
+                websockets = still_open,
+                "WebSocket clients did not close in time"
             );
         }
-    }
-    let still_open = websockets.close_all(WEBSOCKET_CLOSE_TIMEOUT).await;
-    if still_open > 0 {
-        warn!(
-            websockets = still_open,
-            "WebSocket clients did not close in time"
-        );
-    }
+    };
+    let (served, ()) = tokio::join!(tokio::time::timeout_at(deadline, &mut server), drain);
     match served {
         Ok(result) => result,
         Err(_) => {

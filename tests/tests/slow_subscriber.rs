@@ -44,12 +44,19 @@ async fn a_stalled_subscriber_ends_with_the_cursor_to_resume_from() {
         .await
         .expect("the stalled subscription did not end");
 
-    assert_eq!(received.len(), BUFFER + 1, "buffered events, then the error");
+    assert_eq!(
+        received.len(),
+        BUFFER + 1,
+        "buffered events, then the error"
+    );
     let mut text = String::new();
     let mut last_cursor = String::new();
     for event in &received[..BUFFER] {
         match event {
-            Ok(MessageEvent::Delta { cursor, text: delta }) => {
+            Ok(MessageEvent::Delta {
+                cursor,
+                text: delta,
+            }) => {
                 text.push_str(delta);
                 last_cursor.clone_from(cursor);
             }

@@ -95,22 +95,8 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
             );
         }
     };
-    // A document that does not parse is reported by execution, like on POST.
-    let operation_name = request.operation_name.clone();
-    if let Ok(document) = request.parsed_query()
-        && let Some(operation) = selected_operation(document, operation_name.as_deref())
-        && operation.node.ty == OperationType::Mutation
-    {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format,
-            "mutations are not allowed over GET: send them with POST",
-            code::BAD_USER_INPUT,
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+    if is_mutation(&mut request) {
+        return mutation_over_get(format);
     }
 
     execute(
@@ -120,6 +106,30 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         Operations::Single(Box::new(request)),
     )
     .await
+}
+
+/// Whether the request's selected operation is a mutation. A document that does not parse
+/// is not one here: execution reports it, like on POST.
+pub(super) fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    request.parsed_query().is_ok_and(|document| {
+        selected_operation(document, operation_name.as_deref())
+            .is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+    })
+}
+
+/// 405 with `Allow: POST`, because GET must not change anything.
+pub(super) fn mutation_over_get(format: ResponseFormat) -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format,
+        "mutations are not allowed over GET: send them with POST",
+        code::BAD_USER_INPUT,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 /// Stops a request that takes longer than `REQUEST_TIMEOUT_SECONDS`, reading its body
@@ -154,6 +164,26 @@ async fn execute(
     format: ResponseFormat,
     operations: Operations,
 ) -> Response {
+    let (caller, origin) = authenticate(state, parts).await;
+    match operations {
+        Operations::Single(request) => {
+            let outcome = run(state, caller, &origin, *request).await;
+            single_response(format, &outcome)
+        }
+        Operations::Batch(requests) => {
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for request in requests {
+                outcomes.push(run(state, caller.clone(), &origin, request).await);
+            }
+            let bodies: Vec<ResponseBody<'_>> = outcomes.iter().map(Outcome::body).collect();
+            serialized(StatusCode::OK, format, &bodies)
+        }
+    }
+}
+
+/// Authenticates the credentials of an HTTP request and returns the caller with the
+/// request's id and client address.
+pub(super) async fn authenticate(state: &AppState, parts: &Parts) -> (Caller, RequestOrigin) {
     let request_id = parts
         .headers
         .get(REQUEST_ID)
@@ -171,33 +201,37 @@ async fn execute(
     if let Caller::Authenticated(ctx) = &mut caller {
         ctx.client_ip = client_ip;
     }
+    (caller, origin)
+}
 
-    match operations {
-        Operations::Single(request) => {
-            let outcome = run(state, caller, &origin, *request).await;
-            single_response(format, &outcome)
-        }
-        Operations::Batch(requests) => {
-            let mut outcomes = Vec::with_capacity(requests.len());
-            for request in requests {
-                outcomes.push(run(state, caller.clone(), &origin, request).await);
-            }
-            let bodies: Vec<ResponseBody<'_>> = outcomes.iter().map(Outcome::body).collect();
-            serialized(StatusCode::OK, format, &bodies)
-        }
+/// Gives `request` the data its resolvers read, and returns the flag that tells whether
+/// its operation started executing.
+pub(super) fn prepare(
+    state: &AppState,
+    caller: Caller,
+    origin: &RequestOrigin,
+    request: &mut async_graphql::Request,
+) -> ExecutionStarted {
+    let executed = ExecutionStarted::default();
+    request.data = request_data(&state.platform, caller);
+    request.data.insert(executed.clone());
+    if let Some(ip) = origin.client_ip {
+        request.data.insert(ClientIp(ip));
     }
+    request.data.insert(origin.clone());
+    executed
 }
 
 /// A GraphQL response with whether its operation started executing.
-struct Outcome {
-    response: async_graphql::Response,
-    executed: bool,
+pub(super) struct Outcome {
+    pub(super) response: async_graphql::Response,
+    pub(super) executed: bool,
 }
 
 impl Outcome {
     /// Returns the body to send, which has no `data` when the operation never ran, as the
     /// GraphQL specification requires for request errors.
-    fn body(&self) -> ResponseBody<'_> {
+    pub(super) fn body(&self) -> ResponseBody<'_> {
         if self.executed {
             ResponseBody::Executed(&self.response)
         } else {
@@ -211,7 +245,7 @@ impl Outcome {
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum ResponseBody<'a> {
+pub(super) enum ResponseBody<'a> {
     Executed(&'a async_graphql::Response),
     RequestErrors {
         errors: &'a [ServerError],
@@ -226,13 +260,7 @@ async fn run(
     origin: &RequestOrigin,
     mut request: async_graphql::Request,
 ) -> Outcome {
-    let executed = ExecutionStarted::default();
-    request.data = request_data(&state.platform, caller);
-    request.data.insert(executed.clone());
-    if let Some(ip) = origin.client_ip {
-        request.data.insert(ClientIp(ip));
-    }
-    request.data.insert(origin.clone());
+    let executed = prepare(state, caller, origin, &mut request);
     let mut response = state.schema.execute(request).await;
     label_client_errors(&mut response.errors);
     Outcome {
@@ -281,7 +309,7 @@ fn retry_after_seconds(errors: &[ServerError]) -> Option<u64> {
 /// Gives BAD_USER_INPUT to errors that carry no code. Only errors raised before any
 /// resolver ran lack one (syntax, validation, variable coercion), because every resolver
 /// error goes through `to_graphql_error`.
-fn label_client_errors(errors: &mut [ServerError]) {
+pub(super) fn label_client_errors(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
@@ -292,20 +320,20 @@ fn label_client_errors(errors: &mut [ServerError]) {
 
 /// A body that could not be read: the status and message of the response, which gets its
 /// content type once the response format is known.
-struct BodyError {
+pub(super) struct BodyError {
     status: StatusCode,
     message: String,
 }
 
 impl BodyError {
-    fn with_format(self, format: ResponseFormat) -> Response {
+    pub(super) fn with_format(self, format: ResponseFormat) -> Response {
         error_response(self.status, format, &self.message, code::BAD_USER_INPUT)
     }
 }
 
 /// Reads the whole body, or fails with 413 as soon as it is known to exceed `max_bytes`:
 /// at once from `Content-Length`, or while streaming a body sent without one.
-async fn read_body(
+pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     max_bytes: usize,
@@ -337,7 +365,10 @@ async fn read_body(
     Ok(bytes)
 }
 
-fn content_type_rejected(headers: &HeaderMap, rejection: ContentTypeRejection) -> Response {
+pub(super) fn content_type_rejected(
+    headers: &HeaderMap,
+    rejection: ContentTypeRejection,
+) -> Response {
     let format = media::negotiate(headers).unwrap_or(ResponseFormat::Json);
     let (status, message) = match rejection {
         ContentTypeRejection::CrossSiteRequest => (
@@ -371,7 +402,7 @@ fn not_acceptable() -> Response {
 }
 
 /// Builds a response in GraphQL's error shape for a request that never reached the schema.
-fn error_response(
+pub(super) fn error_response(
     status: StatusCode,
     format: ResponseFormat,
     message: &str,

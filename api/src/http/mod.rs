@@ -1,5 +1,5 @@
-//! The axum router: GraphQL over HTTP and WebSocket, GraphiQL, and the health check, with
-//! request ids, tracing, CORS and HSTS.
+//! The axum router: GraphQL over HTTP, WebSocket and Server-Sent Events, GraphiQL, and the
+//! health check, with request ids, tracing, CORS and HSTS.
 
 mod caller;
 mod client_ip;
@@ -8,6 +8,7 @@ mod health;
 mod media;
 mod metrics;
 mod params;
+mod sse;
 mod websockets;
 mod ws;
 
@@ -78,6 +79,7 @@ pub fn router_tracking(platform: Platform, websockets: WebSockets) -> Router {
         ));
     let other = Router::new()
         .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/graphql/stream", get(sse::get).post(sse::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tokio_util::{
-    sync::{CancellationToken, WaitForCancellationFuture},
+    sync::{CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned},
     task::{TaskTracker, task_tracker::TrackedFuture},
 };
 
@@ -24,6 +24,11 @@ impl WebSockets {
     /// Completes when connections must close.
     pub(super) fn closing(&self) -> WaitForCancellationFuture<'_> {
         self.closing.cancelled()
+    }
+
+    /// Completes when connections must close; streamed responses end with it.
+    pub(super) fn closing_owned(&self) -> WaitForCancellationFutureOwned {
+        self.closing.clone().cancelled_owned()
     }
 
     pub(super) fn is_closing(&self) -> bool {
