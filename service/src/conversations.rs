@@ -15,6 +15,7 @@ use crate::{
     audit::{self, Action, Target, TargetType},
     chat::provider_available,
     error::{ServiceError, ServiceResult},
+    live::Change,
     pagination::{Order, Page, PageRequest, fetch_page, fetch_tenant_page},
     tenant_settings,
     validation::{self, MAX_NAME_CHARS},
@@ -106,6 +107,13 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
+    platform.live.tenant(
+        ctx.tenant(),
+        Change::ConversationCreated {
+            conversation_id: conversation.id,
+            owner_id: conversation.user_id,
+        },
+    );
     info!(tenant.id = %ctx.tenant(), conversation.id = %conversation.id, "conversation created");
     Ok(conversation)
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod error_tracking;
 pub mod health;
 pub mod jobs;
+pub mod live;
 pub mod logging;
 pub mod maintenance;
 pub mod members;

@@ -12,6 +12,7 @@ use crate::{
     crypto::SecretCipher,
     error::{ServiceError, ServiceResult},
     jobs::JobQueue,
+    live::Announcer,
     redis_conn::Redis,
 };
 
@@ -31,6 +32,8 @@ pub struct Platform {
     pub tokens: Arc<TokenKeys>,
     pub jobs: JobQueue,
     pub generations: Arc<GenerationRegistry>,
+    /// Announces changes to the `tenantEvents` subscribers of every replica.
+    pub live: Announcer,
 }
 
 impl Platform {
@@ -67,6 +70,7 @@ impl Platform {
             .map_err(|error| ServiceError::internal(format!("loading ENCRYPTION_KEY: {error}")))?;
         let tokens = Arc::new(TokenKeys::new(&settings)?);
         let jobs = JobQueue::new(redis.clone());
+        let live = Announcer::start(redis.clone(), settings.stream_ttl);
 
         Ok(Self {
             settings: Arc::new(settings),
@@ -78,6 +82,7 @@ impl Platform {
             tokens,
             jobs,
             generations: Arc::default(),
+            live,
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::{
     Platform, RequestContext, Secret, chat,
     credentials::{Endpoint, EndpointOwner},
     error::ServiceResult,
+    live::Change,
 };
 
 /// Failed generations in a row that mark a provider `degraded`.
@@ -107,7 +108,7 @@ pub async fn record_outcome(
             ],
         )
     };
-    let row = upsert(platform, statement).await?;
+    let row = upsert(platform, kind, statement).await?;
 
     if !ok && row.consecutive_failures == DEGRADED_AFTER_FAILURES {
         warn!(
@@ -219,18 +220,32 @@ async fn store_probe(
             )
         }
     };
-    upsert(platform, statement).await
+    upsert(platform, kind, statement).await
 }
 
 /// Runs an `INSERT .. ON CONFLICT .. RETURNING *`, which PostgreSQL applies atomically, so
 /// that outcomes recorded at the same time each count.
+/// Runs the upsert `statement` of `kind`'s row and announces a change of its status to
+/// every tenant's live updates.
 async fn upsert(
     platform: &Platform,
+    kind: ProviderKind,
     statement: Statement,
 ) -> ServiceResult<provider_health::Model> {
-    provider_health::Entity::find()
+    let before = provider_health::Entity::find_by_id(kind.as_str())
+        .one(&platform.db)
+        .await?
+        .map(|row| row.status);
+    let row = provider_health::Entity::find()
         .from_raw_sql(statement)
         .one(&platform.db)
         .await?
-        .ok_or_else(|| crate::ServiceError::internal("provider health upsert returned no row"))
+        .ok_or_else(|| crate::ServiceError::internal("provider health upsert returned no row"))?;
+    if before != Some(row.status) {
+        platform.live.everyone(Change::ProviderHealthChanged {
+            provider: row.provider.clone(),
+            status: row.status,
+        });
+    }
+    Ok(row)
 }

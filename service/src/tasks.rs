@@ -13,6 +13,7 @@ use crate::{
     Platform, RequestContext,
     audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
+    live::Change,
     pagination::{Order, Page, PageRequest, fetch_tenant_page},
     validation::{self, MAX_NAME_CHARS, MAX_TEXT_CHARS},
 };
@@ -92,6 +93,9 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
+    platform
+        .live
+        .tenant(ctx.tenant(), Change::TaskCreated { task_id: task.id });
     info!(tenant.id = %ctx.tenant(), task.id = %task.id, "task created");
     Ok(task)
 }
@@ -146,6 +150,9 @@ pub async fn update(
     )
     .await?;
     txn.commit().await?;
+    platform
+        .live
+        .tenant(ctx.tenant(), Change::TaskUpdated { task_id: task.id });
     Ok(task)
 }
 
@@ -169,6 +176,9 @@ pub async fn delete(platform: &Platform, ctx: &RequestContext, id: Uuid) -> Serv
     )
     .await?;
     txn.commit().await?;
+    platform
+        .live
+        .tenant(ctx.tenant(), Change::TaskDeleted { task_id: id });
     info!(tenant.id = %ctx.tenant(), task.id = %id, "task deleted");
     Ok(id)
 }

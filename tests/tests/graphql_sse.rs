@@ -219,3 +219,41 @@ async fn raw_requests_get_events_or_a_clear_refusal() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stream_ends_when_the_api_stops() {
+    use futures_util::StreamExt;
+
+    let mut app = TestApp::spawn().await.unwrap();
+    let owner = app.register("sse-stop@example.com", "SSE stop").await;
+    let response = app
+        .http()
+        .post(stream_url(&app))
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("Bearer {}", owner.access_token))
+        .json(&json!({ "query": "subscription { tenantEvents { kind } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+
+    // The subscription has no end of its own; stopping the api ends it, well within the
+    // 30 s grace period, which the api would otherwise wait for.
+    let api = app.stop_api();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream stayed open");
+    tokio::time::timeout(Duration::from_secs(10), api)
+        .await
+        .expect("the api stopped")
+        .unwrap()
+        .unwrap();
+    app.shutdown().await;
+}

@@ -123,8 +123,11 @@ pub const MUTATIONS: &[(&str, Access)] = &[
 ];
 
 /// Subscriptions and the lowest access that may call them.
-pub const SUBSCRIPTIONS: &[(&str, Access)] =
-    &[("messageStream", VIEWER), ("agentRunEvents", VIEWER)];
+pub const SUBSCRIPTIONS: &[(&str, Access)] = &[
+    ("messageStream", VIEWER),
+    ("agentRunEvents", VIEWER),
+    ("tenantEvents", VIEWER),
+];
 
 /// Returns the access of a root field, or `None` when the table lacks it. Introspection
 /// fields are public.

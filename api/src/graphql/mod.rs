@@ -18,6 +18,7 @@ pub mod error_report;
 pub mod execution;
 pub mod health;
 pub mod limits;
+pub mod live;
 pub mod loaders;
 pub mod members;
 pub mod metrics;
@@ -75,7 +76,11 @@ pub struct MutationRoot(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(chat::ChatSubscription, agent_runs::AgentRunSubscription);
+pub struct SubscriptionRoot(
+    chat::ChatSubscription,
+    agent_runs::AgentRunSubscription,
+    live::LiveSubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

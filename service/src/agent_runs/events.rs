@@ -18,6 +18,7 @@ use crate::{
     Platform, RequestContext,
     chat::events::{is_stream_id, read_after},
     error::{ServiceError, ServiceResult},
+    live::{Announcer, Change},
     redis_conn::Redis,
     subscription::{self, EventSender},
     tools::calls::{CallObserver, ToolCallEvent, ToolResultEvent},
@@ -64,26 +65,48 @@ pub fn stream_key(redis: &Redis, run_id: Uuid) -> String {
     redis.key(&["agent-run-stream", &run_id.to_string()])
 }
 
-/// Appends a run's events to its stream. Redis failures are logged once and do not stop
-/// the run: the database keeps its steps and final state either way.
+/// Appends a run's events to its stream, and announces its changes of state to the
+/// tenant's live updates. Redis failures are logged once and do not stop the run: the
+/// database keeps its steps and final state either way.
 pub(crate) struct Publisher {
     redis: Redis,
     key: String,
     ttl: Duration,
     failed: AtomicBool,
+    live: Announcer,
+    tenant_id: Uuid,
+    run_id: Uuid,
+    agent_id: Option<Uuid>,
 }
 
 impl Publisher {
-    pub(crate) fn new(platform: &Platform, run_id: Uuid) -> Self {
+    pub(crate) fn new(platform: &Platform, run: &agent_run::Model) -> Self {
         Self {
             redis: platform.redis.clone(),
-            key: stream_key(&platform.redis, run_id),
+            key: stream_key(&platform.redis, run.id),
             ttl: platform.settings.stream_ttl,
             failed: AtomicBool::new(false),
+            live: platform.live.clone(),
+            tenant_id: run.tenant_id,
+            run_id: run.id,
+            agent_id: run.agent_id,
         }
     }
 
     pub(crate) async fn publish(&self, event: &RunEvent) {
+        let status = match event {
+            RunEvent::Status { status } => Some(*status),
+            RunEvent::Finished { status, .. } => Some(*status),
+            _ => None,
+        };
+        if let Some(status) = status {
+            let change = Change::AgentRunChanged {
+                run_id: self.run_id,
+                agent_id: self.agent_id,
+                status,
+            };
+            self.live.tenant(self.tenant_id, change);
+        }
         let result = async {
             let payload = serde_json::to_string(event).map_err(|error| {
                 redis::RedisError::from((

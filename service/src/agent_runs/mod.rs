@@ -114,7 +114,7 @@ pub async fn execute(
     .await?;
     txn.commit().await?;
 
-    events::Publisher::new(platform, run.id)
+    events::Publisher::new(platform, &run)
         .publish(&RunEvent::Status {
             status: AgentRunStatus::Queued,
         })
@@ -184,7 +184,7 @@ pub async fn cancel(
 
     if cancelled_while_queued {
         let run = get(platform, ctx, run_id).await?;
-        events::Publisher::new(platform, run_id)
+        events::Publisher::new(platform, &run)
             .publish(&RunEvent::finished(&run))
             .await;
         return Ok(run);

@@ -83,7 +83,7 @@ pub async fn run(platform: &Platform, job: &RunAgent) -> ServiceResult<()> {
             lease_owner,
             handle.stop.clone(),
         );
-        let publisher = Publisher::new(platform, run.id);
+        let publisher = Publisher::new(platform, &run);
         publisher
             .publish(&RunEvent::Status {
                 status: AgentRunStatus::Running,

@@ -25,6 +25,7 @@ use crate::{
     credentials::EndpointOwner,
     error::ServiceResult,
     jobs::CountUsage,
+    live::Change,
     metrics, prices, provider_health,
     tools::{
         ToolSet,
@@ -40,6 +41,8 @@ pub struct Generation {
     pub user_id: Uuid,
     pub agent_id: Option<Uuid>,
     pub conversation_id: Uuid,
+    /// The member the conversation belongs to.
+    pub owner_id: Option<Uuid>,
     pub message_id: Uuid,
     pub provider_kind: ProviderKind,
     pub request: ChatRequest,
@@ -283,6 +286,13 @@ async fn run(
         }
     };
     publisher.finish(&outcome).await;
+    let change = Change::MessageCompleted {
+        message_id: generation.message_id,
+        conversation_id: generation.conversation_id,
+        owner_id: generation.owner_id,
+        status: outcome.status,
+    };
+    platform.live.tenant(generation.tenant_id, change);
 
     // Recorded after the final write and on its own task, so that it never delays a reply.
     for (kind, ok) in health {

@@ -31,6 +31,7 @@ use crate::{
     conversations,
     credentials::{self, EndpointOwner},
     error::{ServiceError, ServiceResult},
+    live::Change,
     quota,
     tools::{self, ToolSet},
     validation::MAX_MESSAGE_CHARS,
@@ -255,6 +256,14 @@ pub async fn send_message(
         quota::settle_or_log(platform, ctx.tenant_id, assistant_id, 0, 0).await;
         return Err(error.into());
     }
+    for message_id in [user_message.id, assistant_message.id] {
+        let change = Change::MessageCreated {
+            message_id,
+            conversation_id: conversation.id,
+            owner_id: conversation.user_id,
+        };
+        platform.live.tenant(ctx.tenant(), change);
+    }
 
     let fallback = agent.as_ref().and_then(Fallback::of_agent);
     generation::start(
@@ -265,6 +274,7 @@ pub async fn send_message(
             user_id: ctx.user_id,
             agent_id: agent.map(|agent| agent.id),
             conversation_id: conversation.id,
+            owner_id: conversation.user_id,
             message_id: assistant_message.id,
             provider_kind,
             request,

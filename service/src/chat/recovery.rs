@@ -21,6 +21,7 @@ use crate::{
     Platform, TenantId,
     error::ServiceResult,
     jobs::CountUsage,
+    live::Change,
     prices,
     tools::calls::{self, CallOwner},
 };
@@ -177,6 +178,13 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
         events::Publisher::new(platform, message.id)
             .finish(&outcome)
             .await;
+        let change = Change::MessageCompleted {
+            message_id: message.id,
+            conversation_id: conversation.id,
+            owner_id: conversation.user_id,
+            status: outcome.status,
+        };
+        platform.live.tenant(message.tenant_id, change);
         platform
             .jobs
             .count_usage(CountUsage {
