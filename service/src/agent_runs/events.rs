@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     Platform, RequestContext,
-    chat::events::{is_stream_id, read_after},
+    chat::events::{BLOCK_TIMEOUT, is_stream_id, read_after},
     error::{ServiceError, ServiceResult},
     live::{Announcer, Change},
     redis_conn::Redis,
@@ -201,7 +201,8 @@ async fn follow(
     // A run that has ended adds nothing to its stream, so reading it to the end is enough.
     let mut ended = run.status.is_finished();
     loop {
-        let entries = read_after(&mut connection, key, &last_id, !ended).await?;
+        let block = (!ended).then_some(BLOCK_TIMEOUT);
+        let entries = read_after(&mut connection, key, &last_id, block).await?;
         let mut read_any = false;
         for entry in entries {
             read_any = true;

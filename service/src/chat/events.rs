@@ -3,7 +3,7 @@
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use entity::{FinishReason, MessageStatus, message};
@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// How long one blocking read waits before the message's state is checked in the database.
-const BLOCK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BLOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Entries read per round trip.
 const READ_BATCH: usize = 1000;
 
@@ -232,8 +232,15 @@ async fn follow(
         let _ = sender.send(done, &last_id).await;
         return Ok(());
     }
+    let mut presence = Presence::new(platform, message.id);
+    let block = presence.as_ref().map_or(BLOCK_TIMEOUT, |presence| {
+        BLOCK_TIMEOUT.min(presence.renew_every())
+    });
     loop {
-        let entries = read_after(&mut connection, key, &last_id, true).await?;
+        if let Some(presence) = &mut presence {
+            presence.renew(&mut connection).await;
+        }
+        let entries = read_after(&mut connection, key, &last_id, Some(block)).await?;
         let mut read_any = false;
         for entry in entries {
             read_any = true;
@@ -272,6 +279,51 @@ async fn follow(
     }
 }
 
+/// Marks a reply as followed while a subscriber reads it, for a platform that stops
+/// replies nobody follows (`GENERATION_WITHOUT_LISTENER=stop`).
+struct Presence {
+    key: String,
+    grace: Duration,
+    renewed: Option<Instant>,
+}
+
+impl Presence {
+    /// `None` when replies go on without a subscriber, which needs no marking.
+    fn new(platform: &Platform, message_id: Uuid) -> Option<Self> {
+        let settings = &platform.settings.realtime;
+        (!settings.generate_without_listener).then(|| Self {
+            key: listener_key(&platform.redis, message_id),
+            grace: settings.listener_grace,
+            renewed: None,
+        })
+    }
+
+    fn renew_every(&self) -> Duration {
+        self.grace / 3
+    }
+
+    /// Renews the mark when a third of its lifetime has passed. A failure is not the
+    /// subscriber's problem: at worst the reply is stopped, with what it had so far stored.
+    async fn renew(&mut self, connection: &mut redis::aio::MultiplexedConnection) {
+        if self
+            .renewed
+            .is_some_and(|renewed| renewed.elapsed() < self.renew_every())
+        {
+            return;
+        }
+        let millis = self.grace.as_millis().max(1) as u64;
+        match connection.pset_ex::<_, _, ()>(&self.key, 1, millis).await {
+            Ok(()) => self.renewed = Some(Instant::now()),
+            Err(error) => warn!(%error, key = %self.key, "marking a reply as followed failed"),
+        }
+    }
+}
+
+/// The key that exists while someone follows the reply `message_id`.
+pub(crate) fn listener_key(redis: &Redis, message_id: Uuid) -> String {
+    redis.key(&["message-listener", &message_id.to_string()])
+}
+
 fn decode(entry: &StreamId) -> Option<MessageEvent> {
     let cursor = entry.id.clone();
     match entry.get::<String>("kind")?.as_str() {
@@ -296,17 +348,16 @@ fn decode(entry: &StreamId) -> Option<MessageEvent> {
 }
 
 /// Reads the entries of the stream `key` after the entry id `after`, up to a batch. With
-/// `block`, waits up to [`BLOCK_TIMEOUT`] for one to arrive; the connection must then be a
-/// blocking one.
+/// `block`, waits that long for one to arrive; the connection must then be a blocking one.
 pub(crate) async fn read_after(
     connection: &mut redis::aio::MultiplexedConnection,
     key: &str,
     after: &str,
-    block: bool,
+    block: Option<Duration>,
 ) -> redis::RedisResult<Vec<StreamId>> {
     let mut options = StreamReadOptions::default().count(READ_BATCH);
-    if block {
-        options = options.block(BLOCK_TIMEOUT.as_millis() as usize);
+    if let Some(block) = block {
+        options = options.block(block.as_millis().max(1) as usize);
     }
     let reply: Option<StreamReadReply> =
         connection.xread_options(&[key], &[after], &options).await?;

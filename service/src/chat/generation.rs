@@ -89,7 +89,9 @@ impl EarlierSteps {
     }
 }
 
-/// Spawns the generation on the runtime. It runs to the end even when no client listens.
+/// Spawns the generation on the runtime. It runs to the end even when no client listens,
+/// unless `GENERATION_WITHOUT_LISTENER=stop`: then it stops, like a user's stop, once nobody
+/// has followed it for `LISTENER_GRACE_SECONDS`.
 pub fn start(platform: Platform, generation: Generation, provider: ResolvedProvider) {
     let span = info_span!(
         "generation",
@@ -103,7 +105,17 @@ pub fn start(platform: Platform, generation: Generation, provider: ResolvedProvi
         async move {
             let _running = metrics::generation_running();
             let message_id = generation.message_id;
+            let watcher = (!platform.settings.realtime.generate_without_listener).then(|| {
+                tokio::spawn(stop_when_unfollowed(
+                    platform.clone(),
+                    message_id,
+                    handle.stop.clone(),
+                ))
+            });
             let result = run(&platform, &generation, &provider, &handle.stop).await;
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
             if let Err(error) = result {
                 error!(%error, "storing the generated reply failed");
             }
@@ -112,6 +124,36 @@ pub fn start(platform: Platform, generation: Generation, provider: ResolvedProvi
         }
         .instrument(span),
     );
+}
+
+/// Stops the reply `message_id` once no subscriber has marked it as followed for the
+/// listener grace period, counted from the start.
+async fn stop_when_unfollowed(platform: Platform, message_id: Uuid, stop: CancellationToken) {
+    let grace = platform.settings.realtime.listener_grace;
+    let key = events::listener_key(&platform.redis, message_id);
+    let check_every = (grace / 2).max(Duration::from_millis(100));
+    let mut checks = tokio::time::interval_at(tokio::time::Instant::now() + grace, check_every);
+    loop {
+        checks.tick().await;
+        let followed = async {
+            let mut connection = platform.redis.shared().await?;
+            redis::AsyncCommands::exists::<_, bool>(&mut connection, &key).await
+        }
+        .await;
+        match followed {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(
+                    grace_seconds = grace.as_secs_f64(),
+                    "nobody follows the reply; stopping it"
+                );
+                stop.cancel();
+                return;
+            }
+            // Without Redis there is no telling; the reply goes on.
+            Err(error) => warn!(%error, "checking for a reply's subscribers failed"),
+        }
+    }
 }
 
 /// The text and usage gathered from the provider, and why the stream ended.
