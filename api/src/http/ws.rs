@@ -4,9 +4,9 @@
 //! from the server when the credentials stop being valid are not available otherwise.
 //!
 //! The client authenticates in the `connection_init` payload. Its credentials are checked
-//! again every `WS_CREDENTIAL_CHECK_SECONDS` and when an access token expires; once they
-//! no longer hold, or grant another role, the connection closes with 4403 and the client
-//! reconnects with fresh ones.
+//! again every `WS_CREDENTIAL_CHECK_SECONDS` and when an access token expires. Once they
+//! no longer hold, or grant another role, the connection closes with 4403, so that the
+//! client reconnects with fresh ones.
 
 use std::time::Duration;
 
@@ -36,7 +36,9 @@ use crate::graphql::{context::Caller, execution::ExecutionStarted};
 
 /// The WebSocket subprotocol of the `graphql-ws` client library.
 const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
-/// Longest wait for a client to take one message before the connection is dropped.
+/// Initial read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Maximum wait for a client to take one message before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Close codes of the protocol, and RFC 6455's "going away" for a stopping server.
@@ -54,8 +56,14 @@ pub(super) async fn graphql_ws(
     State(state): State<AppState>,
     upgrade: WebSocketUpgrade,
 ) -> HttpResponse {
+    let max_message = state.platform.settings.max_request_bytes;
     upgrade
         .protocols([GRAPHQL_TRANSPORT_WS])
+        // The default 128 KiB read buffer is most of an idle connection's memory; protocol
+        // messages are small, and the buffer grows for a larger one.
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .on_upgrade(move |socket| {
             let websockets = state.websockets.clone();
             websockets.track(serve(state, socket))
@@ -352,7 +360,7 @@ impl Connection {
 
 /// The message carrying one result. A request error (syntax, validation, an unknown
 /// operation: errors without a path, no data, before execution) is an `error` message and
-/// ends the operation; errors of resolvers, including a subscription refused before its
+/// ends the operation. Errors of resolvers, including a subscription refused before its
 /// first event, arrive in `next` like any result.
 fn result_message(id: &str, response: Response, started: &ExecutionStarted) -> Value {
     let request_error = response.is_err()
