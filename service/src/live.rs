@@ -1,10 +1,9 @@
 //! Live updates of a tenant: tasks, agent runs, conversations and messages changing, and
 //! the providers' health, for the `tenantEvents` subscription.
 //!
-//! Changes are appended, after their transaction commits, to a Redis Stream per tenant
-//! (provider health, which belongs to no tenant, to one shared stream), so that every api
-//! replica serves every subscriber and a subscriber that reconnects resumes from its
-//! cursor. A background task per process writes them in order, in pipelines, so that a
+//! Changes are appended, after their transaction commits, to a Redis Stream per tenant.
+//! Provider health belongs to no tenant and goes to one shared stream. Every api replica
+//! thus serves every subscriber, and a subscriber that reconnects resumes from its cursor. A background task per process writes them in order, in pipelines, so that a
 //! change never waits for Redis. They are notifications, not a ledger: a change made while
 //! Redis is unreachable is not announced, and the streams keep the last
 //! [`KEPT_PER_STREAM`] events for `STREAM_TTL_SECONDS` after the last one.

@@ -1,9 +1,9 @@
 //! The bounded buffer between a subscription's reader of Redis and its client.
 //!
 //! A reader waits for room in the buffer for at most `SUBSCRIBER_STALL_SECONDS`. A client
-//! that leaves the buffer full longer than that is too slow: its subscription ends, after
-//! the events already buffered, with an error naming the cursor of the last of them, from
-//! which it can subscribe again without a gap.
+//! that leaves the buffer full longer than that is too slow. Its subscription then ends,
+//! after the events already buffered, with an error naming the cursor of the last of them.
+//! The client can subscribe again from there without a gap.
 
 use std::{
     sync::{Arc, Mutex},

@@ -29,7 +29,10 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use service::Platform;
-use tests::{MockConfig, MockProvider, TestApp, TestOptions};
+use tests::{
+    MockConfig, MockProvider, TestApp, TestOptions,
+    bench::{Percentiles, machine_description},
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -212,51 +215,6 @@ fn parse_only(value: Option<&str>) -> anyhow::Result<Vec<String>> {
 // Statistics and the report
 // ---------------------------------------------------------------------------------------
 
-/// Latency percentiles of one round, in milliseconds.
-#[derive(Debug, Clone, Copy)]
-struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Percentiles {
-    /// Computes nearest-rank percentiles: the smallest sample that at least p % of the
-    /// samples do not exceed.
-    fn of(mut samples: Vec<Duration>) -> anyhow::Result<Self> {
-        if samples.is_empty() {
-            bail!("no samples to summarise");
-        }
-        samples.sort_unstable();
-        let at = |percent: f64| {
-            let rank = (percent / 100.0 * samples.len() as f64).ceil() as usize;
-            samples[rank.clamp(1, samples.len()) - 1].as_secs_f64() * 1000.0
-        };
-        Ok(Self {
-            p50: at(50.0),
-            p90: at(90.0),
-            p99: at(99.0),
-            max: at(100.0),
-        })
-    }
-
-    fn values(&self) -> [f64; 4] {
-        [self.p50, self.p90, self.p99, self.max]
-    }
-
-    /// Subtracts `other` percentile by percentile. A difference of percentiles is not the
-    /// percentile of the differences, so this is an estimate of the added time.
-    fn minus(&self, other: &Percentiles) -> Percentiles {
-        Percentiles {
-            p50: self.p50 - other.p50,
-            p90: self.p90 - other.p90,
-            p99: self.p99 - other.p99,
-            max: self.max - other.max,
-        }
-    }
-}
-
 /// The rows of the summary table: each measurement's percentiles, one entry per round.
 struct Report {
     settings: BenchSettings,
@@ -353,21 +311,6 @@ impl Report {
         }
         text
     }
-}
-
-/// CPU count and model, from the standard library and /proc/cpuinfo.
-fn machine_description() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cpus} CPUs, {model}")
 }
 
 // ---------------------------------------------------------------------------------------

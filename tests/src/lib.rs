@@ -1,6 +1,7 @@
 //! Test harness: starts the api and the worker in-process against real PostgreSQL and Redis,
 //! each test on its own database (cloned from a migrated template) and Redis key prefix.
 
+pub mod bench;
 pub mod graphql_ws;
 pub mod js_clients;
 pub mod tool_server;

@@ -5,7 +5,7 @@
 //! Each operation is its own request: POST with a JSON body, or GET with the parameters in
 //! the query string (queries and subscriptions only). The client must accept
 //! `text/event-stream`. Every result, request errors included, is a `next` event, and a
-//! `complete` event follows the last one; a client ends a subscription by closing the
+//! `complete` event follows the last one. A client ends a subscription by closing the
 //! connection. A comment line every 15 s keeps idle connections open through proxies.
 
 use std::{convert::Infallible, time::Duration};
