@@ -28,6 +28,10 @@ pub mod tool_execution;
 pub mod usage_counter;
 pub mod usage_record;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;
+pub mod webhook_event;
+pub mod webhook_message;
 
 pub use enums::{
     AgentRunStatus, FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority,

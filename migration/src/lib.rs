@@ -32,6 +32,7 @@ mod m20261205_000016_create_usage_daily_totals;
 mod m20261205_000017_create_tools_and_agent_runs;
 mod m20261205_000018_add_reply_tool_executions;
 mod m20261205_000019_add_agent_context_window;
+mod m20261205_000020_create_webhooks;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_create_tools_and_agent_runs::Migration),
             Box::new(m20261205_000018_add_reply_tool_executions::Migration),
             Box::new(m20261205_000019_add_agent_context_window::Migration),
+            Box::new(m20261205_000020_create_webhooks::Migration),
         ]
     }
 }

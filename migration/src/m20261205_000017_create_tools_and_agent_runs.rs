@@ -177,7 +177,7 @@ impl MigrationTrait for Migration {
 /// Forces row-level security on `table` with the policies every tenant table has, and
 /// grants the application role its rights on a deployment where another role runs this
 /// migration.
-fn tenant_policies(table: &str) -> [String; 4] {
+pub(crate) fn tenant_policies(table: &str) -> [String; 4] {
     [
         format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"),
         format!(

@@ -17,6 +17,7 @@ use serde_json::json;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::webhooks::{self, EventType};
 use crate::{
     Platform, RequestContext, Secret, TenantId,
     audit::{self, Action, Target, TargetType},
@@ -163,7 +164,16 @@ pub async fn create(
         summary,
     )
     .await?;
+    let created = json!({
+        "apiKeyId": model.id,
+        "name": model.name,
+        "scopes": unique_scopes,
+        "createdBy": ctx.user_id,
+        "expiresAt": model.expires_at,
+    });
+    let outbox = webhooks::record(&txn, ctx.tenant(), EventType::ApiKeyCreated, created).await?;
     txn.commit().await?;
+    outbox.dispatch(platform).await;
 
     info!(
         tenant.id = %ctx.tenant(),
@@ -223,7 +233,10 @@ pub async fn revoke(
         json!({ "name": model.name, "createdBy": model.created_by }),
     )
     .await?;
+    let revoked = json!({ "apiKeyId": model.id, "name": model.name, "revokedBy": ctx.user_id });
+    let outbox = webhooks::record(&txn, ctx.tenant(), EventType::ApiKeyRevoked, revoked).await?;
     txn.commit().await?;
+    outbox.dispatch(platform).await;
     forget(platform, std::slice::from_ref(&model.key_hash)).await?;
     info!(tenant.id = %ctx.tenant(), api_key.id = %model.id, "API key revoked");
     decode(model)

@@ -71,10 +71,15 @@ pub enum Action {
     TenantPlanChange,
     TenantSuspend,
     TenantReactivate,
+    WebhookCreate,
+    WebhookUpdate,
+    WebhookDelete,
+    WebhookRotateSecret,
+    WebhookRedeliver,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 42] = [
         Action::AgentCreate,
         Action::AgentUpdate,
         Action::AgentDelete,
@@ -112,6 +117,11 @@ impl Action {
         Action::TenantPlanChange,
         Action::TenantSuspend,
         Action::TenantReactivate,
+        Action::WebhookCreate,
+        Action::WebhookUpdate,
+        Action::WebhookDelete,
+        Action::WebhookRotateSecret,
+        Action::WebhookRedeliver,
     ];
 
     /// Returns the stored name. Renaming one splits the history of that operation in two.
@@ -154,6 +164,11 @@ impl Action {
             Action::TenantPlanChange => "tenant.plan_change",
             Action::TenantSuspend => "tenant.suspend",
             Action::TenantReactivate => "tenant.reactivate",
+            Action::WebhookCreate => "webhook.create",
+            Action::WebhookUpdate => "webhook.update",
+            Action::WebhookDelete => "webhook.delete",
+            Action::WebhookRotateSecret => "webhook.rotate_secret",
+            Action::WebhookRedeliver => "webhook.redeliver",
         }
     }
 
@@ -183,6 +198,7 @@ pub enum TargetType {
     Tenant,
     Tool,
     User,
+    Webhook,
 }
 
 impl TargetType {
@@ -202,6 +218,7 @@ impl TargetType {
             TargetType::Tenant => "tenant",
             TargetType::Tool => "tool",
             TargetType::User => "user",
+            TargetType::Webhook => "webhook",
         }
     }
 }

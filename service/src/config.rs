@@ -95,6 +95,7 @@ pub struct Settings {
     pub hsts_max_age: Option<Duration>,
     pub graphql: GraphqlSettings,
     pub realtime: RealtimeSettings,
+    pub webhooks: WebhookSettings,
     /// `iss` claim that access tokens carry and that verification requires.
     pub jwt_issuer: String,
     /// `aud` claim that access tokens carry and that verification requires.
@@ -164,6 +165,23 @@ pub struct RealtimeSettings {
     pub listener_grace: Duration,
 }
 
+/// Delivery of webhook messages.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Waits before the second, third, ... attempt of a message; after the last one the
+    /// message fails. Each wait varies by up to a fifth either way.
+    pub retry_schedule: Vec<Duration>,
+    /// Longest wait for an endpoint's answer.
+    pub timeout: Duration,
+    /// Messages in a row that fail every attempt before their endpoint is disabled.
+    pub disable_after: u32,
+    /// How long the old secret keeps signing after a rotation.
+    pub rotation_overlap: Duration,
+    /// How long after its time an attempt may still be waiting in the queue before the
+    /// sweep takes its job as lost and enqueues it again.
+    pub job_grace: Duration,
+}
+
 /// Minimum days of raw usage records kept: a billing month plus a few days of margin.
 pub const MIN_USAGE_RETENTION_DAYS: u32 = 35;
 
@@ -184,6 +202,7 @@ impl fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("graphql", &self.graphql)
             .field("realtime", &self.realtime)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -324,6 +343,21 @@ impl Settings {
             },
             listener_grace: seconds("LISTENER_GRACE_SECONDS", 10)?,
         };
+        let retry_schedule = match get("WEBHOOK_RETRY_SCHEDULE") {
+            Some(list) => parse_schedule(&list)
+                .map_err(|reason| invalid("WEBHOOK_RETRY_SCHEDULE", &list, &reason))?,
+            None => DEFAULT_WEBHOOK_SCHEDULE
+                .iter()
+                .map(|seconds| Duration::from_secs(*seconds))
+                .collect(),
+        };
+        let webhooks = WebhookSettings {
+            retry_schedule,
+            timeout: seconds("WEBHOOK_TIMEOUT_SECONDS", 15)?,
+            disable_after: parse("WEBHOOK_DISABLE_AFTER", get("WEBHOOK_DISABLE_AFTER"), 5)?,
+            rotation_overlap: seconds("WEBHOOK_ROTATION_OVERLAP_SECONDS", 24 * 3600)?,
+            job_grace: seconds("WEBHOOK_JOB_GRACE_SECONDS", 300)?,
+        };
 
         let settings = Settings {
             environment,
@@ -369,6 +403,7 @@ impl Settings {
             hsts_max_age,
             graphql,
             realtime,
+            webhooks,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "task-assistant".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "task-assistant-api".into()),
             login_attempts_per_ip_per_minute: parse(
@@ -439,6 +474,15 @@ impl Settings {
             (
                 "LISTENER_GRACE_SECONDS",
                 self.realtime.listener_grace.as_secs(),
+            ),
+            ("WEBHOOK_TIMEOUT_SECONDS", self.webhooks.timeout.as_secs()),
+            (
+                "WEBHOOK_DISABLE_AFTER",
+                u64::from(self.webhooks.disable_after),
+            ),
+            (
+                "WEBHOOK_JOB_GRACE_SECONDS",
+                self.webhooks.job_grace.as_secs(),
             ),
             ("GRAPHQL_MAX_DEPTH", self.graphql.max_depth as u64),
             ("GRAPHQL_MAX_COMPLEXITY", self.graphql.max_complexity as u64),
@@ -588,6 +632,28 @@ fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
         value: value.to_owned(),
         reason: reason.to_owned(),
     }
+}
+
+/// Waits between webhook attempts after the first, in seconds: 5 s, 5 min, 30 min, 2 h,
+/// 5 h, 10 h and 10 h, about 28 hours in all, the schedule that the Standard Webhooks
+/// specification suggests.
+const DEFAULT_WEBHOOK_SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+/// Parses a comma-separated list of seconds, such as `5,300,1800`.
+fn parse_schedule(list: &str) -> Result<Vec<Duration>, String> {
+    let waits = list
+        .split(',')
+        .map(|item| {
+            item.trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| format!("{:?} is not a whole number of seconds", item.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.is_empty() || waits.len() > 20 {
+        return Err("expected 1 to 20 comma-separated waits in seconds".into());
+    }
+    Ok(waits)
 }
 
 fn parse<T: FromStr>(

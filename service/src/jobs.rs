@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
+use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -16,8 +16,11 @@ pub const USAGE_QUEUE: &str = "usage-aggregation";
 /// Queue of [`RunAgent`] jobs, below the deployment's Redis prefix.
 pub const AGENT_RUN_QUEUE: &str = "agent-runs";
 
+/// Queue of [`DeliverWebhook`] jobs, below the deployment's Redis prefix.
+pub const WEBHOOK_QUEUE: &str = "webhooks";
+
 /// Every queue of the deployment.
-pub const QUEUES: [&str; 2] = [USAGE_QUEUE, AGENT_RUN_QUEUE];
+pub const QUEUES: [&str; 3] = [USAGE_QUEUE, AGENT_RUN_QUEUE, WEBHOOK_QUEUE];
 
 /// Adds the tenant's not-yet-counted usage records to its billing-period counters.
 /// Carries only ids: the records themselves are the source of truth.
@@ -39,6 +42,15 @@ pub struct RunAgent {
     /// Id of the request that created the run, or `None` for jobs of the sweep.
     #[serde(default)]
     pub request_id: Option<String>,
+}
+
+/// Makes one attempt to deliver a webhook message. `attempt` counts from 1; a job whose
+/// attempt was already made does nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub tenant_id: Uuid,
+    pub message_id: Uuid,
+    pub attempt: i32,
 }
 
 /// Enqueues jobs on the deployment's queues.
@@ -77,6 +89,30 @@ impl JobQueue {
         if let Err(error) = self.push(AGENT_RUN_QUEUE, job).await {
             warn!(%error, agent_run.id = %run_id, "enqueueing agent run failed, the sweep will enqueue it");
         }
+    }
+
+    /// Enqueues a webhook attempt, to run at `run_at` when given. The caller records that
+    /// the job reached Redis, so that the sweep enqueues it again when it did not.
+    pub async fn deliver_webhook(
+        &self,
+        job: DeliverWebhook,
+        run_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), String> {
+        let connection = self
+            .redis
+            .shared()
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut storage = RedisStorage::<DeliverWebhook>::new(connection)
+            .with_config(Self::config(&self.redis, WEBHOOK_QUEUE));
+        let mut task = TaskBuilder::new(job);
+        if let Some(run_at) = run_at {
+            task = task.run_at_timestamp(u64::try_from(run_at.timestamp()).unwrap_or(0));
+        }
+        storage
+            .push_task(task.build())
+            .await
+            .map_err(|error| error.to_string())
     }
 
     async fn push<T>(&self, queue: &str, job: T) -> Result<(), String>

@@ -38,6 +38,7 @@ pub mod tenant_settings;
 pub mod tools;
 pub mod usage;
 pub mod validation;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use context::{RequestContext, RequestOrigin, TenantId};

@@ -15,6 +15,7 @@ use serde_json::json;
 use tracing::info;
 use uuid::Uuid;
 
+use crate::webhooks::{self, EventType};
 use crate::{
     Platform, RequestContext, RequestOrigin, Secret, TenantId, api_keys,
     audit::{self, Action, Target, TargetType},
@@ -353,8 +354,17 @@ pub async fn accept(
         .await?
         .ok_or_else(|| ServiceError::internal("invitation without tenant"))?;
     crate::admin::check_active(&tenant)?;
+    let added = json!({
+        "userId": user.id,
+        "email": user.email,
+        "role": invitation.role,
+        "invitedBy": invitation.invited_by,
+    });
+    let outbox =
+        webhooks::record(&txn, invitation.tenant_id, EventType::MemberAdded, added).await?;
     let session = auth::start_session(platform, &txn, user, tenant, invitation.role).await?;
     txn.commit().await?;
+    outbox.dispatch(platform).await;
     // A removal of an earlier membership may still be marked; the new role replaces it.
     auth::publish_role(
         platform,
@@ -484,7 +494,16 @@ async fn remove_membership(
         summary,
     )
     .await?;
+    let removed = json!({
+        "userId": user_id,
+        "email": user.email,
+        "role": membership.role,
+        "removedBy": ctx.user_id,
+        "left": action == Action::MemberLeave,
+    });
+    let outbox = webhooks::record(&txn, ctx.tenant(), EventType::MemberRemoved, removed).await?;
     txn.commit().await?;
+    outbox.dispatch(platform).await;
     auth::publish_revocations(platform, &sessions).await?;
     auth::publish_role(platform, ctx.tenant(), user_id, None).await?;
     api_keys::forget_user_keys(platform, ctx.tenant(), user_id).await?;

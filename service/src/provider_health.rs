@@ -15,6 +15,7 @@ use providers::{ApiKey, Ollama, ProviderKind};
 use sea_orm::{DbBackend, EntityTrait, QueryOrder, Statement, Value};
 use tracing::{debug, warn};
 
+use crate::webhooks::{self, EventType};
 use crate::{
     Platform, RequestContext, Secret, chat,
     credentials::{Endpoint, EndpointOwner},
@@ -225,27 +226,43 @@ async fn store_probe(
 
 /// Runs an `INSERT .. ON CONFLICT .. RETURNING *`, which PostgreSQL applies atomically, so
 /// that outcomes recorded at the same time each count.
-/// Runs the upsert `statement` of `kind`'s row and announces a change of its status to
-/// every tenant's live updates.
+/// Runs the upsert `statement` of `kind`'s row. A change of its status is announced to
+/// every tenant's live updates, and recorded as a webhook event in the same transaction.
 async fn upsert(
     platform: &Platform,
     kind: ProviderKind,
     statement: Statement,
 ) -> ServiceResult<provider_health::Model> {
+    // Webhooks of every tenant are read, so the transaction crosses tenants.
+    let txn = platform.cross_tenant_tx().await?;
     let before = provider_health::Entity::find_by_id(kind.as_str())
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .map(|row| row.status);
     let row = provider_health::Entity::find()
         .from_raw_sql(statement)
-        .one(&platform.db)
+        .one(&txn)
         .await?
         .ok_or_else(|| crate::ServiceError::internal("provider health upsert returned no row"))?;
-    if before != Some(row.status) {
+    let changed = before != Some(row.status);
+    let outbox = if changed {
+        let data = serde_json::json!({
+            "provider": row.provider,
+            "status": row.status,
+            "previousStatus": before,
+            "lastError": row.last_error,
+        });
+        webhooks::record_for_all(&txn, EventType::ProviderHealthChanged, data).await?
+    } else {
+        webhooks::Outbox::default()
+    };
+    txn.commit().await?;
+    if changed {
         platform.live.everyone(Change::ProviderHealthChanged {
             provider: row.provider.clone(),
             status: row.status,
         });
+        outbox.dispatch(platform).await;
     }
     Ok(row)
 }

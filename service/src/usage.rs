@@ -5,6 +5,9 @@ use entity::{usage_counter, usage_record};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
+use serde_json::json;
+
+use crate::webhooks::{self, EventType, Outbox};
 use crate::{
     Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
@@ -29,12 +32,78 @@ pub fn billing_period(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (start, end)
 }
 
-/// [`count_uncounted`] in a transaction of the tenant's.
+/// [`count_uncounted`] in a transaction of the tenant's. When the count takes the current
+/// period's usage to 80% or 100% of a monthly quota of the plan, the same transaction
+/// records the webhook event, so each crossing is announced once.
 pub async fn count_tenant(platform: &Platform, tenant_id: Uuid) -> ServiceResult<u64> {
-    let txn = platform.tenant_tx(TenantId::new(tenant_id)).await?;
+    let tenant = TenantId::new(tenant_id);
+    let txn = platform.tenant_tx(tenant).await?;
+    let (period_start, _) = billing_period(Utc::now());
+    let before = period_totals(&txn, tenant_id, period_start).await?;
     let counted = count_uncounted(&txn, tenant_id).await?;
+    let mut outbox = Outbox::default();
+    if counted > 0 {
+        let after = period_totals(&txn, tenant_id, period_start).await?;
+        let limits = crate::plans::limits_for(&txn, tenant).await?.limits;
+        let quotas = [
+            (
+                "tokens_per_month",
+                limits.tokens_per_month,
+                before.0,
+                after.0,
+            ),
+            (
+                "spend_per_month_micros",
+                limits.spend_per_month_micros,
+                before.1,
+                after.1,
+            ),
+        ];
+        for (quota, limit, before, after) in quotas {
+            let Some(limit) = limit.filter(|limit| *limit > 0) else {
+                continue;
+            };
+            for (percent, event) in [
+                (80, EventType::QuotaWarning),
+                (100, EventType::QuotaReached),
+            ] {
+                // The threshold in whole units, rounded up: 80% of 5 tokens is 4.
+                let threshold = (limit * percent + 99) / 100;
+                if before < threshold && after >= threshold {
+                    let data = json!({
+                        "quota": quota,
+                        "percent": percent,
+                        "limit": limit,
+                        "used": after,
+                        "periodStart": period_start,
+                    });
+                    outbox.extend(webhooks::record(&txn, tenant_id, event, data).await?);
+                }
+            }
+        }
+    }
     txn.commit().await?;
+    outbox.dispatch(platform).await;
     Ok(counted)
+}
+
+/// The tokens and cost counted so far in the period starting at `period_start`.
+async fn period_totals<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    period_start: DateTime<Utc>,
+) -> ServiceResult<(i64, i64)> {
+    let counter = usage_counter::Entity::find()
+        .filter(usage_counter::Column::TenantId.eq(tenant_id))
+        .filter(usage_counter::Column::PeriodStart.eq(period_start))
+        .one(db)
+        .await?;
+    Ok(counter.map_or((0, 0), |counter| {
+        (
+            counter.input_tokens + counter.output_tokens,
+            counter.cost_micros,
+        )
+    }))
 }
 
 /// Adds the tenant's uncounted records to their period's counter and marks them counted,

@@ -4,7 +4,10 @@
 pub mod bench;
 pub mod graphql_ws;
 pub mod js_clients;
+pub mod node;
+pub mod tcp_proxy;
 pub mod tool_server;
+pub mod webhook_receiver;
 
 use std::{collections::HashMap, sync::OnceLock, time::Duration};
 
@@ -34,7 +37,8 @@ pub fn application_server() -> String {
         .unwrap_or_else(|_| format!("postgres://{}@127.0.0.1:5432", migration::APPLICATION_ROLE))
 }
 
-fn redis_url() -> String {
+/// The Redis server the tests share.
+pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 

@@ -57,6 +57,12 @@ const ID_OPERATIONS: &[(&str, Expected)] = &[
     ("agentStats", Expected::NotFound),
     ("cancelAgentRun", Expected::NotFound),
     ("agentRunEvents", Expected::NotFound),
+    ("webhook", Expected::NotFound),
+    ("updateWebhook", Expected::NotFound),
+    ("deleteWebhook", Expected::NotFound),
+    ("rotateWebhookSecret", Expected::NotFound),
+    ("testWebhook", Expected::NotFound),
+    ("redeliverWebhookMessage", Expected::NotFound),
 ];
 
 const TYPES: &str = "{ __schema {
@@ -209,6 +215,31 @@ async fn foreign_ids_reach_nothing() {
         )
         .await;
     let run_id = run["executeAgent"]["agentRun"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A loopback host, which the platform refuses to send to, so the test sends nothing.
+    let webhook = app
+        .data(
+            alice_token,
+            "mutation { createWebhook(input: { url: \"http://localhost:9/hook\",
+                events: [API_KEY_CREATED] }) { webhook { id } } }",
+            json!({}),
+        )
+        .await;
+    let webhook_id = webhook["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tested = app
+        .data(
+            alice_token,
+            "mutation($id: ID!) { testWebhook(input: { id: $id }) { message { id } } }",
+            json!({ "id": webhook_id }),
+        )
+        .await;
+    let webhook_message_id = tested["testWebhook"]["message"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -437,6 +468,40 @@ async fn foreign_ids_reach_nothing() {
             "cancelAgentRun",
             "mutation($id: ID!) { cancelAgentRun(input: { id: $id }) { agentRun { id } } }".into(),
             json!({ "id": run_id }),
+        ),
+        (
+            "webhook",
+            "query($id: ID!) { webhook(id: $id) { id } }".into(),
+            json!({ "id": webhook_id }),
+        ),
+        (
+            "updateWebhook",
+            "mutation($id: ID!) { updateWebhook(input: { id: $id, enabled: false }) {
+            webhook { id } } }"
+                .into(),
+            json!({ "id": webhook_id }),
+        ),
+        (
+            "deleteWebhook",
+            "mutation($id: ID!) { deleteWebhook(input: { id: $id }) { deletedWebhookId } }".into(),
+            json!({ "id": webhook_id }),
+        ),
+        (
+            "rotateWebhookSecret",
+            "mutation($id: ID!) { rotateWebhookSecret(input: { id: $id }) { secret } }".into(),
+            json!({ "id": webhook_id }),
+        ),
+        (
+            "testWebhook",
+            "mutation($id: ID!) { testWebhook(input: { id: $id }) { message { id } } }".into(),
+            json!({ "id": webhook_id }),
+        ),
+        (
+            "redeliverWebhookMessage",
+            "mutation($id: ID!) { redeliverWebhookMessage(input: { messageId: $id }) {
+            message { id } } }"
+                .into(),
+            json!({ "id": webhook_message_id }),
         ),
     ];
 

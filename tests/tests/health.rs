@@ -199,6 +199,7 @@ async fn health_query_reports_checks_and_queues() {
         json!([
             { "queue": "usage-aggregation", "waiting": 1, "scheduled": 0, "failed": 0 },
             { "queue": "agent-runs", "waiting": 0, "scheduled": 0, "failed": 0 },
+            { "queue": "webhooks", "waiting": 0, "scheduled": 0, "failed": 0 },
         ])
     );
 

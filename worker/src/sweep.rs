@@ -40,6 +40,10 @@ pub async fn run(platform: Platform, interval: Duration, shutdown: CancellationT
                 {
                     warn!(%error, "enqueueing stalled agent runs failed");
                 }
+                // Webhook messages whose job never reached Redis, or was lost there.
+                if let Err(error) = service::webhooks::enqueue_due(&platform).await {
+                    warn!(%error, "enqueueing due webhook deliveries failed");
+                }
                 if let Err(error) = sweep_usage(&platform, USAGE_GRACE_SECONDS).await {
                     warn!(%error, "usage sweep failed");
                 }

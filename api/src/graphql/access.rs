@@ -77,6 +77,8 @@ pub const QUERIES: &[(&str, Access)] = &[
     ("usage", VIEWER),
     ("spend", VIEWER),
     ("usageRecords", VIEWER),
+    ("webhooks", ADMIN),
+    ("webhook", ADMIN),
 ];
 
 /// Mutations and the lowest access that may call them.
@@ -117,6 +119,12 @@ pub const MUTATIONS: &[(&str, Access)] = &[
     ("setModelPrice", ADMIN),
     ("deleteModelPrice", ADMIN),
     ("updateTenantSettings", ADMIN),
+    ("createWebhook", ADMIN),
+    ("updateWebhook", ADMIN),
+    ("deleteWebhook", ADMIN),
+    ("rotateWebhookSecret", ADMIN),
+    ("testWebhook", ADMIN),
+    ("redeliverWebhookMessage", ADMIN),
     ("setTenantPlan", PLATFORM_ADMIN),
     ("suspendTenant", PLATFORM_ADMIN),
     ("reactivateTenant", PLATFORM_ADMIN),

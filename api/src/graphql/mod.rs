@@ -30,6 +30,7 @@ pub mod tasks;
 pub mod tenant_settings;
 pub mod tools;
 pub mod usage;
+pub mod webhooks;
 
 use std::num::NonZeroU32;
 
@@ -56,6 +57,7 @@ pub struct QueryRoot(
     tenant_settings::TenantSettingsQuery,
     tools::ToolQuery,
     usage::UsageQuery,
+    webhooks::WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -73,6 +75,7 @@ pub struct MutationRoot(
     tasks::TaskMutation,
     tenant_settings::TenantSettingsMutation,
     tools::ToolMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]

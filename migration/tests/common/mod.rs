@@ -89,7 +89,7 @@ pub async fn table_names(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> 
 }
 
 /// Tables that the migrations create, sorted, without the migrator's own `seaql_migrations`.
-pub const APPLICATION_TABLES: [&str; 23] = [
+pub const APPLICATION_TABLES: [&str; 27] = [
     "agent_run_steps",
     "agent_runs",
     "agents",
@@ -113,6 +113,10 @@ pub const APPLICATION_TABLES: [&str; 23] = [
     "usage_daily_totals",
     "usage_records",
     "users",
+    "webhook_deliveries",
+    "webhook_events",
+    "webhook_messages",
+    "webhooks",
 ];
 
 /// Returns `APPLICATION_TABLES` plus `seaql_migrations`, sorted.

@@ -32,6 +32,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use uuid::Uuid;
 
 use super::events::{Publisher, RunEvent};
+use crate::webhooks::{self, EventType, Outbox};
 use crate::{
     Platform, RequestContext, TenantId,
     chat::{self, ResolvedProvider, budget, generation},
@@ -951,11 +952,25 @@ async fn finish(
         .filter(agent_run::Column::LeaseOwner.eq(lease_owner))
         .exec_with_returning(&txn)
         .await?;
-    txn.commit().await?;
     let Some(finished) = finished.into_iter().next() else {
+        txn.rollback().await?;
         warn!("lost the agent run's lease before storing its end");
         return Ok(());
     };
+    // A cancelled run was ended by a member, who needs no notice of it.
+    let event = match finished.status {
+        AgentRunStatus::Succeeded => Some(EventType::AgentRunSucceeded),
+        AgentRunStatus::Failed => Some(EventType::AgentRunFailed),
+        _ => None,
+    };
+    let outbox = match event {
+        Some(event) => {
+            webhooks::record(&txn, run.tenant_id, event, run_event_data(&finished)).await?
+        }
+        None => Outbox::default(),
+    };
+    txn.commit().await?;
+    outbox.dispatch(platform).await;
     publisher.publish(&RunEvent::finished(&finished)).await;
     info!(
         status = ?finished.status,
@@ -966,6 +981,22 @@ async fn finish(
         "agent run finished"
     );
     Ok(())
+}
+
+/// The `data` of a run's webhook event.
+fn run_event_data(run: &agent_run::Model) -> serde_json::Value {
+    serde_json::json!({
+        "agentRunId": run.id,
+        "agentId": run.agent_id,
+        "status": run.status,
+        "output": run.output,
+        "error": run.error,
+        "stepsTaken": run.steps,
+        "inputTokens": run.input_tokens,
+        "outputTokens": run.output_tokens,
+        "costMicros": run.cost_micros,
+        "finishedAt": run.finished_at,
+    })
 }
 
 #[cfg(test)]

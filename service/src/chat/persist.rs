@@ -7,7 +7,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_
 use uuid::Uuid;
 
 use super::generation::EarlierSteps;
-use crate::{Platform, TenantId, error::ServiceResult};
+use serde_json::json;
+
+use crate::{
+    Platform, TenantId,
+    error::ServiceResult,
+    webhooks::{self, EventType},
+};
 
 /// Everything stored when a reply ends.
 pub(crate) struct ClosedReply<'a> {
@@ -89,7 +95,29 @@ pub(crate) async fn close_message(
         };
         usage_record(&call, now).insert(&txn).await?;
     }
+    let completed = json!({
+        "messageId": reply.message_id,
+        "conversationId": reply.conversation_id,
+        "agentId": reply.agent_id,
+        "userId": reply.user_id,
+        "status": reply.status,
+        "finishReason": reply.finish_reason,
+        "content": reply.content,
+        "inputTokens": reply.reply.usage.map(|usage| usage.input_tokens),
+        "outputTokens": reply.reply.usage.map(|usage| usage.output_tokens),
+        "costMicros": reply.reply.cost_micros,
+        "usageEstimated": reply.reply.estimated,
+        "error": reply.error,
+    });
+    let outbox = webhooks::record(
+        &txn,
+        reply.tenant_id,
+        EventType::MessageCompleted,
+        completed,
+    )
+    .await?;
     txn.commit().await?;
+    outbox.dispatch(platform).await;
     Ok(true)
 }
 

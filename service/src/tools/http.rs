@@ -19,7 +19,7 @@ const MAX_RESULT_CHARS: usize = 16_000;
 
 /// Checks that `url` is an absolute http or https URL whose host is not a blocked address
 /// literal, and returns it. Host names are checked again on every call, after resolution.
-pub(super) fn check_url(platform: &Platform, field: &str, url: &str) -> ServiceResult<String> {
+pub(crate) fn check_url(platform: &Platform, field: &str, url: &str) -> ServiceResult<String> {
     let parsed = Url::parse(url)
         .map_err(|error| ServiceError::invalid(field, format!("is not a valid URL: {error}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {

@@ -3,7 +3,7 @@
 
 pub mod builtin;
 pub mod calls;
-mod http;
+pub(crate) mod http;
 mod schema;
 mod toolset;
 
