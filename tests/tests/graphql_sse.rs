@@ -257,3 +257,55 @@ async fn an_open_stream_ends_when_the_api_stops() {
         .unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_ends_its_stream() {
+    use futures_util::StreamExt;
+
+    let app = TestApp::spawn_with(TestOptions {
+        env: vec![("WS_CREDENTIAL_CHECK_SECONDS".into(), "1".into())],
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    app.register("sse-revoke@example.com", "SSE revoke").await;
+    let session = app.login("sse-revoke@example.com").await;
+    let response = app
+        .http()
+        .post(stream_url(&app))
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("Bearer {}", session.access_token))
+        .json(&json!({ "query": "subscription { tenantEvents { kind } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    app.data(
+        Some(&session.access_token),
+        "mutation { logout { success } }",
+        json!({}),
+    )
+    .await;
+
+    let body = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut body = String::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(Ok(chunk)) = chunks.next().await {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        body
+    })
+    .await
+    .expect("the stream stayed open after the logout");
+    let events: Vec<&str> = body
+        .split("\n\n")
+        .filter(|event| !event.is_empty() && !event.starts_with(':'))
+        .collect();
+    assert_eq!(events.len(), 2, "{body}");
+    let data = events[0].strip_prefix("event: next\ndata: ").unwrap();
+    let result: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(result["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let message = result["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("revoked"), "{message}");
+    assert_eq!(events[1], "event: complete\ndata: ");
+}

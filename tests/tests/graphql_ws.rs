@@ -491,3 +491,44 @@ async fn revoked_credentials_and_role_changes_end_the_connection() {
     let received = connection.receive(Duration::from_secs(5)).await.unwrap();
     expect_close(received, 4403, "revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_closes_are_answered_and_oversized_messages_refused() {
+    use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
+
+    let app = app_with(MockConfig::default(), &[]).await;
+    let owner = app.register("ws-close@example.com", "Close").await;
+    let init = json!({ "type": "connection_init",
+                       "payload": { "Authorization": format!("Bearer {}", owner.access_token) } });
+
+    // A normal close by the client gets a closing frame back.
+    let mut socket = raw_socket(&app).await;
+    send(&mut socket, init.clone()).await;
+    let Some(Ok(Message::Text(ack))) = socket.next().await else {
+        panic!("expected connection_ack");
+    };
+    assert!(ack.contains("connection_ack"));
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "done".into(),
+        })))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("no answer to the closing frame");
+    match answer {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Normal),
+        other => panic!("expected a closing frame, got {other:?}"),
+    }
+
+    // A message over MAX_REQUEST_BYTES (2 MiB in the tests) closes with 1009.
+    let mut socket = raw_socket(&app).await;
+    send(&mut socket, init).await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let _ = socket.send(Message::text(huge)).await;
+    let (code, reason) = close_of(&mut socket).await;
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("2097152"), "{reason}");
+}

@@ -21,6 +21,8 @@ pub struct Rejection {
     /// True when the credentials are valid but their tenant may not be used, such as a
     /// suspended tenant; false when they do not authenticate.
     pub forbidden: bool,
+    /// True when they could not be checked, because the database or Redis failed.
+    pub unavailable: bool,
 }
 
 impl Rejection {

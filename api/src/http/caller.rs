@@ -39,6 +39,7 @@ pub(super) async fn identify(
             Caller::Rejected(Rejection {
                 message,
                 forbidden: matches!(error, ServiceError::Forbidden(_)),
+                unavailable: error.is_internal(),
             })
         }
     }

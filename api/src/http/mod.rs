@@ -3,6 +3,7 @@
 
 mod caller;
 mod client_ip;
+mod credential;
 mod graphql;
 mod health;
 mod media;

@@ -7,16 +7,22 @@
 //! `text/event-stream`. Every result, request errors included, is a `next` event, and a
 //! `complete` event follows the last one. A client ends a subscription by closing the
 //! connection. A comment line every 15 s keeps idle connections open through proxies.
+//! The credentials are checked again as on a WebSocket: once they stop holding, the
+//! stream ends with a `next` event carrying the error, then `complete`.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, future::Future, pin::Pin, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use futures_util::{StreamExt, stream};
+use futures_util::{
+    Stream, StreamExt,
+    stream::{self, BoxStream},
+};
+use serde_json::json;
 use service::RequestOrigin;
 use tokio::time::Instant;
 use tokio_stream::wrappers::IntervalStream;
@@ -24,6 +30,8 @@ use tracing::error;
 
 use super::{
     AppState,
+    caller::request_credential,
+    credential::{self, Lapsed},
     graphql::{
         Outcome, authenticate, content_type_rejected, error_response, is_mutation,
         label_client_errors, mutation_over_get, prepare, read_body,
@@ -55,7 +63,8 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
         Err(ParamsError(message)) => return bad_request(&message),
     };
     let (caller, origin) = authenticate(&state, &parts).await;
-    stream_results(state, caller, origin, request)
+    let lapsed = watch_credential(&state, &parts, &caller);
+    stream_results(state, caller, origin, request, lapsed)
 }
 
 /// Starts the operation of a GET request, which may not be a mutation.
@@ -72,8 +81,20 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         return mutation_over_get(ResponseFormat::Json);
     }
     let (caller, origin) = authenticate(&state, &parts).await;
-    stream_results(state, caller, origin, request)
+    let lapsed = watch_credential(&state, &parts, &caller);
+    stream_results(state, caller, origin, request, lapsed)
 }
+
+/// A watch of the request's credential, for a caller that authenticated.
+fn watch_credential(state: &AppState, parts: &Parts, caller: &Caller) -> Option<LapsedWatch> {
+    let Caller::Authenticated(context) = caller else {
+        return None;
+    };
+    let token = request_credential(&parts.headers)?;
+    Some(credential::watch(&state.platform, token, context.clone()))
+}
+
+type LapsedWatch = Pin<Box<dyn Future<Output = Lapsed> + Send>>;
 
 /// How often an idle stream sends a comment line, so that proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -83,6 +104,7 @@ fn stream_results(
     caller: Caller,
     origin: RequestOrigin,
     mut request: async_graphql::Request,
+    lapsed: Option<LapsedWatch>,
 ) -> Response {
     let executed = prepare(&state, caller, &origin, &mut request);
     let results = state
@@ -105,14 +127,15 @@ fn stream_results(
     ))
     .map(|_| Bytes::from_static(b":\n\n"));
     // The stream ends with its last event, not with the keep-alive timer.
-    let body = stream::select(
+    let events = stream::select(
         events.map(Some).chain(stream::once(async { None })),
         keep_alive.map(Some),
     )
     .take_while(|chunk| std::future::ready(chunk.is_some()))
-    .filter_map(std::future::ready)
-    .take_until(state.websockets.closing_owned())
-    .map(Ok::<_, Infallible>);
+    .filter_map(std::future::ready);
+    let body = until_lapsed(events.boxed(), lapsed)
+        .take_until(state.websockets.closing_owned())
+        .map(Ok::<_, Infallible>);
 
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
@@ -124,6 +147,40 @@ fn stream_results(
     // Proxies such as nginx buffer responses unless told not to.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Ends `events` once the credential stops holding, with a `next` event carrying the
+/// reason and a `complete` event, like an expired or revoked WebSocket connection.
+fn until_lapsed(
+    events: BoxStream<'static, Bytes>,
+    lapsed: Option<LapsedWatch>,
+) -> impl Stream<Item = Bytes> + Send {
+    stream::unfold(Some((events, lapsed)), |state| async move {
+        let (mut events, mut lapsed) = state?;
+        let next = match lapsed.as_mut() {
+            Some(watch) => tokio::select! {
+                item = events.next() => item,
+                lapsed = watch => return Some((lapsed_events(&lapsed), None)),
+            },
+            None => events.next().await,
+        };
+        next.map(|bytes| (bytes, Some((events, lapsed))))
+    })
+}
+
+fn lapsed_events(lapsed: &Lapsed) -> Bytes {
+    let code = if lapsed.forbidden {
+        code::FORBIDDEN
+    } else {
+        code::UNAUTHENTICATED
+    };
+    let result = json!({ "errors": [{
+        "message": format!("the stream ended: {}", lapsed.reason),
+        "extensions": { "code": code },
+    }] });
+    Bytes::from(format!(
+        "event: next\ndata: {result}\n\nevent: complete\ndata: \n\n"
+    ))
 }
 
 /// A `next` event with one result. JSON has no raw line breaks, so one `data` line holds it.

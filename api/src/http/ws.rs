@@ -6,9 +6,10 @@
 //! The client authenticates in the `connection_init` payload. Its credentials are checked
 //! again every `WS_CREDENTIAL_CHECK_SECONDS` and when an access token expires. Once they
 //! no longer hold, or grant another role, the connection closes with 4403, so that the
-//! client reconnects with fresh ones.
+//! client reconnects with fresh ones. A message over `MAX_REQUEST_BYTES` closes it with
+//! 1009.
 
-use std::time::Duration;
+use std::{future::Future, pin::Pin, time::Duration};
 
 use async_graphql::{Data, Request, Response, Variables};
 use axum::{
@@ -24,13 +25,14 @@ use futures_util::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use service::{RequestContext, metrics};
+use service::metrics;
 use tokio::time::{Instant, sleep_until};
 use tokio_stream::StreamMap;
 
 use super::{
     AppState,
     caller::{identify, request_data},
+    credential::{self, Lapsed},
 };
 use crate::graphql::{context::Caller, execution::ExecutionStarted};
 
@@ -44,6 +46,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Close codes of the protocol, and RFC 6455's "going away" for a stopping server.
 mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
@@ -80,19 +83,24 @@ async fn serve(state: AppState, socket: WebSocket) {
         state,
         sink,
         operations: StreamMap::new(),
-        credential: None,
+        lapsed: None,
     };
-    if let Some((code, reason)) = connection.run(incoming).await {
-        let frame = CloseFrame {
+    let closing = match connection.run(incoming).await {
+        Ending::Gone => return,
+        // The WebSocket library answers the client's closing frame when the sink closes.
+        Ending::ClosedByClient => None,
+        Ending::Close(code, reason) => Some(CloseFrame {
             code,
             reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(
-            WRITE_TIMEOUT,
-            connection.sink.send(Message::Close(Some(frame))),
-        )
-        .await;
-    }
+        }),
+    };
+    let close = async {
+        if let Some(frame) = closing {
+            connection.sink.send(Message::Close(Some(frame))).await?;
+        }
+        connection.sink.close().await
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, close).await;
 }
 
 /// A message from the client.
@@ -132,16 +140,14 @@ struct SubscribePayload {
 /// One result of an operation, or `None` once the operation has ended.
 type OperationItem = Option<(Response, ExecutionStarted)>;
 
-/// Why the loop ended: the closing frame to send, or `None` when the client is gone.
-type Ending = Option<(u16, String)>;
-
-/// The credential a connection was acknowledged with, checked again while it is open.
-struct Credential {
-    token: String,
-    /// The caller it authenticated as.
-    context: RequestContext,
-    /// When an access token stops being valid; API keys have no expiry.
-    expires_at: Option<Instant>,
+/// Why the loop ended.
+enum Ending {
+    /// The connection is gone; nothing more can be sent.
+    Gone,
+    /// The client sent a closing frame, which the reply completes.
+    ClosedByClient,
+    /// The server closes with this code and reason.
+    Close(u16, String),
 }
 
 struct Connection {
@@ -149,7 +155,8 @@ struct Connection {
     sink: SplitSink<WebSocket, Message>,
     /// Running operations by the client's id.
     operations: StreamMap<String, BoxStream<'static, OperationItem>>,
-    credential: Option<Credential>,
+    /// Completes when the credential the connection was acknowledged with stops holding.
+    lapsed: Option<Pin<Box<dyn Future<Output = Lapsed> + Send>>>,
 }
 
 impl Connection {
@@ -160,32 +167,30 @@ impl Connection {
         let settings = self.state.platform.settings.clone();
         let init_deadline = Instant::now() + settings.realtime.connection_init_timeout;
         let mut caller: Option<Caller> = None;
-        let mut credential_check = tokio::time::interval_at(
-            Instant::now() + settings.realtime.credential_check_interval,
-            settings.realtime.credential_check_interval,
-        );
-        credential_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if self.state.websockets.is_closing() {
-            return Some((close::GOING_AWAY, "server is shutting down".into()));
+            return Ending::Close(close::GOING_AWAY, "server is shutting down".into());
         }
 
         loop {
-            let expires_at = self.credential.as_ref().and_then(|c| c.expires_at);
             tokio::select! {
                 frame = incoming.next() => {
-                    let Some(Ok(frame)) = frame else { return None };
                     let text = match frame {
-                        Message::Text(text) => text,
-                        Message::Close(_) => return None,
-                        Message::Ping(_) | Message::Pong(_) => continue,
-                        Message::Binary(_) => {
-                            return Some((close::BAD_REQUEST, "binary messages are not part of the protocol".into()));
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(_))) => return Ending::ClosedByClient,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Binary(_))) => {
+                            return Ending::Close(close::BAD_REQUEST, "binary messages are not part of the protocol".into());
                         }
+                        Some(Err(error)) if error.to_string().contains("Message too long") => {
+                            let reason = format!("a message may have at most {} bytes", settings.max_request_bytes);
+                            return Ending::Close(close::MESSAGE_TOO_BIG, reason);
+                        }
+                        Some(Err(_)) | None => return Ending::Gone,
                     };
                     let message = match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(message) => message,
                         Err(error) => {
-                            return Some((close::BAD_REQUEST, limit_reason(format!("invalid message: {error}"))));
+                            return Ending::Close(close::BAD_REQUEST, limit_reason(format!("invalid message: {error}")));
                         }
                     };
                     if let Some(ending) = self.receive(message, &mut caller).await {
@@ -205,22 +210,17 @@ impl Connection {
                         None => json!({ "id": id, "type": "complete" }),
                     };
                     if self.send(message).await.is_err() {
-                        return None;
+                        return Ending::Gone;
                     }
                 }
                 () = sleep_until(init_deadline), if caller.is_none() => {
-                    return Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+                    return Ending::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into());
                 }
-                () = sleep_until(expires_at.unwrap_or(init_deadline)), if expires_at.is_some() => {
-                    return Some((close::FORBIDDEN, "Forbidden: the access token has expired".into()));
-                }
-                _ = credential_check.tick(), if self.credential.is_some() => {
-                    if let Some(reason) = self.credential_lapsed().await {
-                        return Some((close::FORBIDDEN, limit_reason(format!("Forbidden: {reason}"))));
-                    }
+                lapsed = lapse(&mut self.lapsed) => {
+                    return Ending::Close(close::FORBIDDEN, limit_reason(format!("Forbidden: {}", lapsed.reason)));
                 }
                 () = self.state.websockets.closing() => {
-                    return Some((close::GOING_AWAY, "server is shutting down".into()));
+                    return Ending::Close(close::GOING_AWAY, "server is shutting down".into());
                 }
             }
         }
@@ -235,28 +235,27 @@ impl Connection {
         match message {
             ClientMessage::ConnectionInit { payload } => {
                 if caller.is_some() {
-                    return Some(Some((
+                    return Some(Ending::Close(
                         close::TOO_MANY_INITS,
                         "Too many initialisation requests".into(),
-                    )));
+                    ));
                 }
                 let token = payload.as_ref().and_then(init_payload_token);
                 let request_id = uuid::Uuid::now_v7().to_string();
                 let identified = identify(&self.state.platform, token.as_deref(), request_id).await;
                 match (&identified, token) {
                     (Caller::Rejected(rejection), _) => {
-                        return Some(Some((
+                        return Some(Ending::Close(
                             close::FORBIDDEN,
                             limit_reason(format!("Forbidden: {}", rejection.message)),
-                        )));
+                        ));
                     }
                     (Caller::Authenticated(context), Some(token)) => {
-                        let expires_at = self.expiry(&token);
-                        self.credential = Some(Credential {
+                        self.lapsed = Some(credential::watch(
+                            &self.state.platform,
                             token,
-                            context: context.clone(),
-                            expires_at,
-                        });
+                            context.clone(),
+                        ));
                     }
                     _ => {}
                 }
@@ -264,25 +263,25 @@ impl Connection {
                 self.send(json!({ "type": "connection_ack" }))
                     .await
                     .err()
-                    .map(|()| None)
+                    .map(|()| Ending::Gone)
             }
             ClientMessage::Ping { payload } => {
                 let pong = match payload {
                     Some(payload) => json!({ "type": "pong", "payload": payload }),
                     None => json!({ "type": "pong" }),
                 };
-                self.send(pong).await.err().map(|()| None)
+                self.send(pong).await.err().map(|()| Ending::Gone)
             }
             ClientMessage::Pong {} => None,
             ClientMessage::Subscribe { id, payload } => {
                 let Some(caller) = caller else {
-                    return Some(Some((close::UNAUTHORIZED, "Unauthorized".into())));
+                    return Some(Ending::Close(close::UNAUTHORIZED, "Unauthorized".into()));
                 };
                 if self.operations.contains_key(&id) {
-                    return Some(Some((
+                    return Some(Ending::Close(
                         close::SUBSCRIBER_EXISTS,
                         limit_reason(format!("Subscriber for {id} already exists")),
-                    )));
+                    ));
                 }
                 let operation = self.execute(payload, caller.clone());
                 self.operations.insert(id, operation);
@@ -326,26 +325,6 @@ impl Connection {
             .boxed()
     }
 
-    /// When a JWT expires, as an instant on the runtime's clock.
-    fn expiry(&self, token: &str) -> Option<Instant> {
-        let claims = self.state.platform.tokens.verify(token).ok()?;
-        let left = claims.exp - chrono::Utc::now().timestamp();
-        Some(Instant::now() + Duration::from_secs(left.max(0) as u64))
-    }
-
-    /// Authenticates the connection's credential again. Returns why it no longer holds: it
-    /// was revoked, its tenant suspended, or the caller's role changed.
-    async fn credential_lapsed(&mut self) -> Option<String> {
-        let credential = self.credential.as_ref()?;
-        let request_id = uuid::Uuid::now_v7().to_string();
-        match identify(&self.state.platform, Some(&credential.token), request_id).await {
-            Caller::Authenticated(context) if context.role == credential.context.role => None,
-            Caller::Authenticated(_) => Some("your role has changed, connect again".into()),
-            Caller::Rejected(rejection) => Some(rejection.message),
-            Caller::Anonymous => Some("the credentials are missing".into()),
-        }
-    }
-
     async fn send(&mut self, message: Value) -> Result<(), ()> {
         let sent = tokio::time::timeout(
             WRITE_TIMEOUT,
@@ -355,6 +334,14 @@ impl Connection {
             Ok(Ok(())) => Ok(()),
             _ => Err(()),
         }
+    }
+}
+
+/// Completes when the watched credential stops holding, and never without a watch.
+async fn lapse(watch: &mut Option<Pin<Box<dyn Future<Output = Lapsed> + Send>>>) -> Lapsed {
+    match watch {
+        Some(watch) => watch.await,
+        None => std::future::pending().await,
     }
 }
 
