@@ -80,7 +80,7 @@ async fn stop_through_other_replica() {
         .bearer_auth(token)
         .json(&json!({
             "query": "mutation($input: StopGenerationInput!) { stopGeneration(input: $input) {
-                message { id } } }",
+                message { id status finishReason content } } }",
             "variables": { "input": { "messageId": message_id } },
         }))
         .send()
@@ -90,9 +90,14 @@ async fn stop_through_other_replica() {
         .await
         .unwrap();
     assert!(response["errors"].is_null(), "{response}");
+    // The payload carries the stopped reply, although another replica stored it.
+    let stopped = &response["data"]["stopGeneration"]["message"];
+    assert_eq!(stopped["status"], "COMPLETED", "{response}");
+    assert_eq!(stopped["finishReason"], "CANCELLED");
 
     // The replica that runs the generation stops it long before its 8 seconds of tokens.
     let message = app.wait_for_reply(token, &message_id).await;
+    assert_eq!(message["content"], stopped["content"]);
     assert_eq!(message["status"], "COMPLETED");
     assert_eq!(message["finishReason"], "CANCELLED");
     let content = message["content"].as_str().unwrap();

@@ -309,22 +309,36 @@ pub async fn stop_generation(
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
     audit::record(&txn, ctx, Action::GenerationStop, target, summary).await?;
     txn.commit().await?;
+    // Waiting briefly for the final state lets the caller receive it in the response.
     if let Some(handle) = platform.generations.get(message_id) {
         handle.stop.cancel();
-        // Waiting briefly lets the caller receive the final state in the response.
-        let _ = tokio::time::timeout(Duration::from_secs(5), handle.finished.cancelled()).await;
-    } else {
-        let mut redis = platform.redis.shared().await?;
-        let receivers: i64 = redis
-            .publish(registry::stop_channel(platform), message_id.to_string())
-            .await?;
-        if receivers == 0 {
-            warn!(message.id = %message_id, "no api process received the stop request");
-        }
+        let _ = tokio::time::timeout(STOP_WAIT, handle.finished.cancelled()).await;
+        info!(tenant.id = %ctx.tenant(), message.id = %message_id, "generation stop requested");
+        return visible_message(platform, ctx, message_id).await;
+    }
+    let mut redis = platform.redis.shared().await?;
+    let receivers: i64 = redis
+        .publish(registry::stop_channel(platform), message_id.to_string())
+        .await?;
+    if receivers == 0 {
+        warn!(message.id = %message_id, "no api process received the stop request");
     }
     info!(tenant.id = %ctx.tenant(), message.id = %message_id, "generation stop requested");
-    visible_message(platform, ctx, message_id).await
+    // Another process generates the reply and stores its end; read until it has.
+    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+    loop {
+        let message = visible_message(platform, ctx, message_id).await?;
+        if message.status != MessageStatus::Streaming || tokio::time::Instant::now() >= deadline {
+            return Ok(message);
+        }
+        tokio::time::sleep(STOP_POLL).await;
+    }
 }
+
+/// How long `stop_generation` waits for the stopped reply's final state.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How often it reads the state of a reply that another process generates.
+const STOP_POLL: Duration = Duration::from_millis(25);
 
 /// Inserts the user message, the assistant message and the audit row of the send in one
 /// statement: `WITH inserted_messages AS (INSERT INTO messages ...) INSERT INTO audit_logs
