@@ -261,8 +261,22 @@ pub async fn subscribe(
     ];
     let mut connection = platform.redis.blocking_connection().await?;
     let positions = match after {
-        Some(cursor) => parse_cursor(&cursor)
-            .ok_or_else(|| ServiceError::invalid("after", "is not a cursor of tenantEvents"))?,
+        Some(cursor) => {
+            let positions = parse_cursor(&cursor)
+                .ok_or_else(|| ServiceError::invalid("after", "is not a cursor of tenantEvents"))?;
+            for (key, position) in keys.iter().zip(&positions) {
+                if trimmed_after(&mut connection, key, position).await? {
+                    return Err(ServiceError::invalid(
+                        "after",
+                        format!(
+                            "is older than the {KEPT_PER_STREAM} changes kept, so some changes \
+                             after it are gone: reload what you show and subscribe without after"
+                        ),
+                    ));
+                }
+            }
+            positions
+        }
         None => [
             last_id(&mut connection, &keys[0]).await?,
             last_id(&mut connection, &keys[1]).await?,
@@ -345,6 +359,31 @@ impl Follow {
                 .as_ref()
                 .is_none_or(|kinds| kinds.contains(&change.kind()))
     }
+}
+
+/// Whether entries after `position` were trimmed from the stream `key`: it is full, and
+/// its oldest entry is newer than `position`.
+async fn trimmed_after(
+    connection: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    position: &str,
+) -> ServiceResult<bool> {
+    let length: usize = connection.xlen(key).await?;
+    if length < KEPT_PER_STREAM {
+        return Ok(false);
+    }
+    let oldest: Vec<StreamId> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async::<redis::streams::StreamRangeReply>(connection)
+        .await?
+        .ids;
+    Ok(oldest
+        .first()
+        .is_some_and(|oldest| compare_ids(&oldest.id, position).is_gt()))
 }
 
 /// The id of the stream's newest entry, or `0-0` when it has none.

@@ -343,3 +343,58 @@ async fn a_subscriber_resumes_from_its_cursor_filters_kinds_and_follows_another_
         "after"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_older_than_the_kept_changes_is_refused() {
+    let app = without_worker().await;
+    let owner = app.register("trimmed@example.com", "Trimmed").await;
+    let token = owner.access_token.clone();
+    let first = create_task(&app, &token, "First").await;
+    let mut connection = subscribe(&app.ws_url(), &token, json!({ "after": FROM_THE_START })).await;
+    let event = next_event(&mut connection).await;
+    assert_eq!(event["taskId"], json!(first));
+    let cursor = event["cursor"].as_str().unwrap().to_owned();
+    drop(connection);
+
+    // More changes than the stream keeps push the cursor's successors out.
+    let ctx = service::auth::authenticate(&app.platform, &token, "test".into())
+        .await
+        .unwrap();
+    for n in 0..service::live::KEPT_PER_STREAM + 50 {
+        let input = service::tasks::CreateTask {
+            title: format!("Task {n}"),
+            description: None,
+            status: None,
+            priority: None,
+            due_at: None,
+            assignee_id: None,
+        };
+        service::tasks::create(&app.platform, &ctx, input)
+            .await
+            .unwrap();
+    }
+    let stale = app
+        .eventually(Duration::from_secs(20), || async {
+            let mut connection = Connection::open(&app.ws_url(), &token).await.ok()?;
+            connection
+                .subscribe("old", EVENTS, json!({ "after": cursor }))
+                .await
+                .ok()?;
+            match connection.receive(Duration::from_secs(5)).await.ok()? {
+                Received::Message(message) if !message["payload"]["errors"].is_null() => {
+                    Some(message)
+                }
+                _ => None,
+            }
+        })
+        .await
+        .unwrap();
+    let error = &stale["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["field"], "after");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 changes kept")
+    );
+}
