@@ -102,7 +102,8 @@ pub enum FinishReason {
     Length,
     ToolCalls,
     ContentFilter,
-    /// Stopped by the user.
+    /// Stopped early: by a user, or, with `GENERATION_WITHOUT_LISTENER=stop`, because
+    /// nobody followed the reply.
     Cancelled,
     Error,
     Other,

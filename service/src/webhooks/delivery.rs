@@ -390,7 +390,8 @@ mod tests {
         assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
         let in_a_minute = (Utc::now() + chrono::Duration::seconds(60)).to_rfc2822();
         let parsed = parse_retry_after(&in_a_minute).unwrap();
-        assert!(parsed > Duration::from_secs(50) && parsed <= Duration::from_secs(60));
+        assert!(parsed > Duration::from_secs(50));
+        assert!(parsed <= Duration::from_secs(60));
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -398,9 +399,11 @@ mod tests {
     fn delays_follow_the_schedule_within_the_jitter() {
         let schedule = [Duration::from_secs(10), Duration::from_secs(100)];
         let first = retry_delay(&schedule, 1, None).unwrap();
-        assert!(first >= Duration::from_secs(8) && first <= Duration::from_secs(12));
+        assert!(first >= Duration::from_secs(8));
+        assert!(first <= Duration::from_secs(12));
         let second = retry_delay(&schedule, 2, None).unwrap();
-        assert!(second >= Duration::from_secs(80) && second <= Duration::from_secs(120));
+        assert!(second >= Duration::from_secs(80));
+        assert!(second <= Duration::from_secs(120));
         assert_eq!(retry_delay(&schedule, 3, None), None);
     }
 
