@@ -107,7 +107,10 @@ impl JobQueue {
             .with_config(Self::config(&self.redis, WEBHOOK_QUEUE));
         let mut task = TaskBuilder::new(job);
         if let Some(run_at) = run_at {
-            task = task.run_at_timestamp(u64::try_from(run_at.timestamp()).unwrap_or(0));
+            // apalis schedules by whole seconds; rounding up keeps the attempt from running
+            // before its time, which a receiver's Retry-After may have set.
+            let seconds = run_at.timestamp() + i64::from(run_at.timestamp_subsec_nanos() > 0);
+            task = task.run_at_timestamp(u64::try_from(seconds).unwrap_or(0));
         }
         storage
             .push_task(task.build())

@@ -47,6 +47,8 @@ pub const CACHE_LOOKUPS: &str = "task_assistant_cache_lookups_total";
 pub const QUEUE_JOBS: &str = "task_assistant_queue_jobs";
 pub const JOBS: &str = "task_assistant_jobs_total";
 pub const JOB_DURATION: &str = "task_assistant_job_duration_seconds";
+pub const WEBHOOK_ATTEMPTS: &str = "task_assistant_webhook_attempts_total";
+pub const WEBHOOK_DURATION: &str = "task_assistant_webhook_attempt_duration_seconds";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static OPERATIONS: BoundedLabel = BoundedLabel::new();
@@ -176,6 +178,15 @@ fn describe() {
     );
     describe_counter!(JOBS, "Jobs handled by this worker, by queue and outcome");
     describe_histogram!(JOB_DURATION, Unit::Seconds, "Time to handle one job");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts, by outcome: delivered, retrying, failed or gone"
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        Unit::Seconds,
+        "Time from sending a webhook delivery to its answer or failure"
+    );
 }
 
 /// Records one GraphQL query or mutation. `outcome` is `ok` or the first error's code.
@@ -265,6 +276,13 @@ fn queue_jobs(queue: &'static str, state: &'static str, jobs: u64) {
 pub fn job(queue: &'static str, outcome: &'static str, elapsed: Duration) {
     counter!(JOBS, "queue" => queue, "outcome" => outcome).increment(1);
     histogram!(JOB_DURATION, "queue" => queue).record(elapsed.as_secs_f64());
+}
+
+/// Records one webhook attempt: `outcome` is `delivered`, `retrying` (another attempt is
+/// scheduled), `failed` (no attempt left) or `gone` (the endpoint answered 410).
+pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    histogram!(WEBHOOK_DURATION).record(elapsed.as_secs_f64());
 }
 
 fn operation_label(operation: Option<&str>) -> String {

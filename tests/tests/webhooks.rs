@@ -204,6 +204,21 @@ async fn failed_attempts_retry_with_one_id_and_honour_retry_after() {
     assert_eq!(codes, [&json!(500), &json!(429), &Value::Null, &json!(200)]);
     assert_eq!(attempts[2]["error"], "no answer within 1 s");
     assert_eq!(attempts[3]["succeeded"], true);
+
+    // The worker counts the attempts by outcome.
+    let metrics = app
+        .http()
+        .get(app.worker_metrics_url.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for outcome in ["retrying", "delivered"] {
+        let line = format!("task_assistant_webhook_attempts_total{{outcome=\"{outcome}\"}}");
+        assert!(metrics.contains(&line), "no {line} in {metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

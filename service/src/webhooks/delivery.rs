@@ -21,6 +21,7 @@ use crate::{
     Platform, TenantId,
     error::{ServiceError, ServiceResult},
     jobs::DeliverWebhook,
+    metrics,
     secret::Secret,
 };
 
@@ -252,6 +253,16 @@ async fn store_attempt(
     }
     update.update(&txn).await?;
     txn.commit().await?;
+    let outcome = if attempt.succeeded() {
+        "delivered"
+    } else if gone {
+        "gone"
+    } else if reschedule.is_some() {
+        "retrying"
+    } else {
+        "failed"
+    };
+    metrics::webhook_attempt(outcome, attempt.duration);
 
     if let Some((delay, at)) = reschedule {
         let mut job = job_of(message);
