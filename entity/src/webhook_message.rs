@@ -32,6 +32,9 @@ pub struct Model {
     pub status: WebhookMessageStatus,
     /// Attempts made so far.
     pub attempts: i32,
+    /// Attempts made before the last redelivery, from which the retry schedule starts
+    /// again.
+    pub retry_base: i32,
     pub next_attempt_at: Option<DateTimeUtc>,
     /// When the job of the next attempt reached the queue; `None` until it did, so that
     /// the sweep enqueues messages whose job was lost.

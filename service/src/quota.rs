@@ -17,6 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use tracing::warn;
 use uuid::Uuid;
 
+use crate::webhooks::{self, QuotaThreshold};
 use crate::{
     Platform, TenantId,
     error::{ServiceError, ServiceResult},
@@ -84,6 +85,8 @@ pub async fn reserve<C: ConnectionTrait>(
             }
             limit => {
                 crate::metrics::rate_limited(limit);
+                announce_quota_reached(platform, tenant_id, tenant, limit, used, period_start)
+                    .await;
                 return Err(exceeded(tenant, limit, used, now, period_end));
             }
         }
@@ -151,6 +154,49 @@ async fn period_usage<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| ServiceError::internal("period usage returned no row"))?;
     Ok((row.try_get("", "tokens")?, row.try_get("", "spend")?))
+}
+
+/// Records `usage.quota_reached` when a monthly quota refuses a reservation. Reservations
+/// hold the most a reply may use, so they refuse requests before the counted usage can
+/// reach the quota itself. It has a transaction of its own, because the caller's is
+/// rolled back with the refusal. A failure is logged: the refusal stands either way.
+async fn announce_quota_reached(
+    platform: &Platform,
+    tenant_id: TenantId,
+    tenant: &TenantLimits,
+    limit: &str,
+    used: i64,
+    period_start: DateTime<Utc>,
+) {
+    let (quota, value) = match limit {
+        "tokens_per_month" => ("tokens_per_month", tenant.limits.tokens_per_month),
+        "spend_per_month" => (
+            "spend_per_month_micros",
+            tenant.limits.spend_per_month_micros,
+        ),
+        _ => return,
+    };
+    let Some(value) = value else { return };
+    let threshold = QuotaThreshold {
+        quota,
+        percent: 100,
+        limit: value,
+        used,
+        period_start,
+    };
+    let recorded = async {
+        let txn = platform.tenant_tx(tenant_id).await?;
+        let outbox = webhooks::record_quota_threshold(&txn, tenant_id.as_uuid(), threshold).await?;
+        txn.commit().await?;
+        ServiceResult::Ok(outbox)
+    }
+    .await;
+    match recorded {
+        Ok(outbox) => outbox.dispatch(platform).await,
+        Err(error) => {
+            warn!(%error, tenant.id = %tenant_id.as_uuid(), "recording a reached quota failed");
+        }
+    }
 }
 
 fn exceeded(

@@ -5,9 +5,7 @@ use entity::{usage_counter, usage_record};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
-use serde_json::json;
-
-use crate::webhooks::{self, EventType, Outbox};
+use crate::webhooks::{self, Outbox, QuotaThreshold};
 use crate::{
     Platform, RequestContext, TenantId,
     error::{ServiceError, ServiceResult},
@@ -63,21 +61,19 @@ pub async fn count_tenant(platform: &Platform, tenant_id: Uuid) -> ServiceResult
             let Some(limit) = limit.filter(|limit| *limit > 0) else {
                 continue;
             };
-            for (percent, event) in [
-                (80, EventType::QuotaWarning),
-                (100, EventType::QuotaReached),
-            ] {
+            for percent in [80, 100] {
                 // The threshold in whole units, rounded up: 80% of 5 tokens is 4.
                 let threshold = (limit * percent + 99) / 100;
                 if before < threshold && after >= threshold {
-                    let data = json!({
-                        "quota": quota,
-                        "percent": percent,
-                        "limit": limit,
-                        "used": after,
-                        "periodStart": period_start,
-                    });
-                    outbox.extend(webhooks::record(&txn, tenant_id, event, data).await?);
+                    let crossed = QuotaThreshold {
+                        quota,
+                        percent,
+                        limit,
+                        used: after,
+                        period_start,
+                    };
+                    outbox
+                        .extend(webhooks::record_quota_threshold(&txn, tenant_id, crossed).await?);
                 }
             }
         }

@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tests::{TestApp, TestOptions, error_code, graphql_ws};
 
@@ -219,7 +220,15 @@ async fn foreign_ids_reach_nothing() {
         .unwrap()
         .to_owned();
 
-    // A loopback host, which the platform refuses to send to, so the test sends nothing.
+    // Webhooks are a feature of the pro plan. The endpoint is a loopback host, which the
+    // platform refuses to send to, so the test sends nothing.
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE subscriptions SET plan = 'pro' WHERE tenant_id = '{}'",
+            alice.tenant_id
+        ))
+        .await
+        .unwrap();
     let webhook = app
         .data(
             alice_token,

@@ -39,6 +39,13 @@ async fn events_during_a_redis_outage_are_all_delivered_once() {
     let receiver = WebhookReceiver::start().await.unwrap();
     let chat = app.start_chat("outage@example.com", "Be brief.").await;
     let token = chat.owner.access_token.clone();
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE subscriptions SET plan = 'pro' WHERE tenant_id = '{}'",
+            chat.owner.tenant_id
+        ))
+        .await
+        .unwrap();
     app.data(
         Some(&token),
         "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret } }",

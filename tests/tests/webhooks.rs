@@ -39,6 +39,16 @@ async fn app_with(env: &[(&str, &str)]) -> TestApp {
     .unwrap()
 }
 
+/// Moves the tenant to the pro plan, which includes webhooks.
+async fn include_webhooks(app: &TestApp, tenant_id: &str) {
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE subscriptions SET plan = 'pro' WHERE tenant_id = '{tenant_id}'"
+        ))
+        .await
+        .unwrap();
+}
+
 /// Creates a webhook for `events` and returns its id and secret.
 async fn create_webhook(
     app: &TestApp,
@@ -88,6 +98,7 @@ async fn deliveries_pass_the_official_verifier_also_during_rotation() {
     let app = app_with(&[]).await;
     let receiver = WebhookReceiver::start().await.unwrap();
     let owner = app.register("hooks@example.com", "Hooks").await;
+    include_webhooks(&app, &owner.tenant_id).await;
     let token = owner.access_token.as_str();
     let (webhook_id, secret) =
         create_webhook(&app, token, &receiver.url(), &["API_KEY_CREATED"]).await;
@@ -178,6 +189,7 @@ async fn failed_attempts_retry_with_one_id_and_honour_retry_after() {
         },
     ]);
     let owner = app.register("retries@example.com", "Retries").await;
+    include_webhooks(&app, &owner.tenant_id).await;
     let token = owner.access_token.as_str();
     let (webhook_id, _) = create_webhook(&app, token, &receiver.url(), &["API_KEY_CREATED"]).await;
     create_api_key(&app, token, "retried").await;
@@ -225,6 +237,7 @@ async fn failed_attempts_retry_with_one_id_and_honour_retry_after() {
 async fn gone_disables_and_exhausted_messages_can_be_redelivered() {
     let app = app_with(&[]).await;
     let owner = app.register("gone@example.com", "Gone").await;
+    include_webhooks(&app, &owner.tenant_id).await;
     let token = owner.access_token.as_str();
 
     // 410: the endpoint is disabled at once, and later events do not go to it.
@@ -304,6 +317,7 @@ async fn endpoints_that_keep_failing_are_disabled() {
     let receiver = WebhookReceiver::start().await.unwrap();
     receiver.always(500);
     let owner = app.register("failing@example.com", "Failing").await;
+    include_webhooks(&app, &owner.tenant_id).await;
     let token = owner.access_token.as_str();
     let (webhook_id, _) = create_webhook(&app, token, &receiver.url(), &["API_KEY_CREATED"]).await;
     create_api_key(&app, token, "one").await;
@@ -348,6 +362,7 @@ async fn refused_addresses_and_invalid_input_store_nothing() {
     .unwrap();
     let receiver = WebhookReceiver::start().await.unwrap();
     let owner = app.register("refused@example.com", "Refused").await;
+    include_webhooks(&app, &owner.tenant_id).await;
     let owner_token = owner.access_token.as_str();
     let token = Some(owner_token);
     let create = "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
@@ -436,6 +451,7 @@ async fn every_event_type_is_delivered() {
     let receiver = WebhookReceiver::start().await.unwrap();
     let chat = app.start_chat("events@example.com", "Be brief.").await;
     let token = chat.owner.access_token.clone();
+    include_webhooks(&app, &chat.owner.tenant_id).await;
     let all = [
         "MESSAGE_COMPLETED",
         "AGENT_RUN_SUCCEEDED",
@@ -564,4 +580,105 @@ async fn every_event_type_is_delivered() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "an event arrived twice: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_without_webhooks_refuse_them_and_refused_quotas_are_announced() {
+    let app = app_with(&[]).await;
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let chat = app.start_chat("plan-hooks@example.com", "Be brief.").await;
+    let token = chat.owner.access_token.clone();
+
+    // The free plan has no webhooks.
+    let body = app
+        .graphql(
+            Some(&token),
+            "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret } }",
+            json!({ "input": { "url": receiver.url(), "events": ["USAGE_QUOTA_REACHED"] } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("free plan")
+    );
+
+    // A monthly quota too small for a reply's reservation: the refusal is the quota
+    // reached, announced once however often it refuses.
+    include_webhooks(&app, &chat.owner.tenant_id).await;
+    let (_, secret) = create_webhook(&app, &token, &receiver.url(), &["USAGE_QUOTA_REACHED"]).await;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE subscriptions SET monthly_token_limit = 50 WHERE tenant_id = '{}'",
+            chat.owner.tenant_id
+        ))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let refused = app
+            .graphql(
+                Some(&token),
+                "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+                    assistantMessage { id } } }",
+                json!({ "input": { "conversationId": chat.conversation_id, "content": "Hi" } }),
+            )
+            .await;
+        assert_eq!(error_code(&refused), "QUOTA_EXCEEDED", "{refused}");
+    }
+    let received = receiver.wait_for(1, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 1, "announced twice");
+    let verified = verify_officially(&secret, &received).await.unwrap();
+    let payload = verified[0].as_ref().unwrap();
+    assert_eq!(payload["type"], "usage.quota_reached");
+    assert_eq!(payload["data"]["quota"], "tokens_per_month");
+    assert_eq!(payload["data"]["limit"], 50);
+    assert_eq!(payload["data"]["percent"], 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_gets_a_fresh_schedule_and_counts_once() {
+    let app = app_with(&[
+        ("WEBHOOK_RETRY_SCHEDULE", "1"),
+        ("WEBHOOK_DISABLE_AFTER", "2"),
+    ])
+    .await;
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.always(500);
+    let owner = app.register("redeliver@example.com", "Redeliver").await;
+    include_webhooks(&app, &owner.tenant_id).await;
+    let token = owner.access_token.as_str();
+    let (webhook_id, _) = create_webhook(&app, token, &receiver.url(), &["API_KEY_CREATED"]).await;
+    create_api_key(&app, token, "once").await;
+    let failed = app
+        .eventually(Duration::from_secs(15), || async {
+            let stored = messages(&app, token, &webhook_id).await;
+            (stored["messages"][0]["status"] == "FAILED").then_some(stored)
+        })
+        .await
+        .unwrap();
+    let message_id = failed["messages"][0]["id"].clone();
+    assert_eq!(failed["messages"][0]["attempts"], 2);
+
+    // Redelivered into the same failing receiver: two more attempts, the event still
+    // counts once, and the endpoint stays enabled.
+    app.data(
+        Some(token),
+        "mutation($input: RedeliverWebhookMessageInput!) { redeliverWebhookMessage(input: $input) {
+            message { status } } }",
+        json!({ "input": { "messageId": message_id } }),
+    )
+    .await;
+    let again = app
+        .eventually(Duration::from_secs(15), || async {
+            let stored = messages(&app, token, &webhook_id).await;
+            let message = &stored["messages"][0];
+            (message["status"] == "FAILED" && message["attempts"] == 4).then_some(stored)
+        })
+        .await
+        .unwrap();
+    assert_eq!(again["enabled"], true);
+    assert_eq!(receiver.received().len(), 4);
 }

@@ -8,8 +8,8 @@
 import { Webhook } from 'standardwebhooks';
 
 const request = JSON.parse(process.argv[2]);
-// The library takes the secret without its whsec_ prefix, as base64.
-const webhook = new Webhook(request.secret.replace(/^whsec_/, ''));
+// The library accepts the secret as returned, with or without its whsec_ prefix.
+const webhook = new Webhook(request.secret);
 for (const delivery of request.deliveries) {
   try {
     const payload = webhook.verify(delivery.body, delivery.headers);

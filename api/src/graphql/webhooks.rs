@@ -444,8 +444,8 @@ impl WebhookMutation {
         })
     }
 
-    /// Delivers a failed message again, with the same `webhook-id` and a fresh retry
-    /// schedule. Needs the admin role.
+    /// Delivers a message again, failed or delivered, with the same `webhook-id` and a
+    /// fresh retry schedule. Needs the admin role.
     async fn redeliver_webhook_message(
         &self,
         ctx: &Context<'_>,

@@ -202,7 +202,7 @@ async fn store_attempt(
         .then(|| {
             retry_delay(
                 &settings.retry_schedule,
-                message.attempts,
+                message.attempts - message.retry_base,
                 attempt.retry_after,
             )
         })
@@ -249,7 +249,10 @@ async fn store_attempt(
             "webhook message failed every attempt"
         );
         update.status = Set(WebhookMessageStatus::Failed);
-        add_failure(&txn, endpoint.id, gone, settings.disable_after).await?;
+        // A redelivered event that fails again was already counted once.
+        if gone || message.retry_base == 0 {
+            add_failure(&txn, endpoint.id, gone, settings.disable_after).await?;
+        }
     }
     update.update(&txn).await?;
     txn.commit().await?;

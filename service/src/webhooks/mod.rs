@@ -30,6 +30,7 @@ use crate::{
     audit::{self, Action, Target, TargetType},
     error::{ServiceError, ServiceResult},
     jobs::DeliverWebhook,
+    plans,
     secret::Secret,
     validation,
 };
@@ -37,6 +38,8 @@ use crate::{
 /// Endpoints one tenant may have.
 pub const MAX_WEBHOOKS: usize = 20;
 const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Longest endpoint URL.
+pub const MAX_URL_CHARS: usize = 2048;
 /// Messages the sweep enqueues per tick.
 const SWEEP_BATCH: u64 = 500;
 
@@ -146,6 +149,22 @@ fn check_event_types(event_types: &[EventType]) -> ServiceResult<Value> {
     Ok(json!(names))
 }
 
+/// Checks an endpoint's URL: at most [`MAX_URL_CHARS`], http or https, no credentials in
+/// it, and no blocked address literal; host names are checked on every delivery.
+fn check_webhook_url(platform: &Platform, url: &str) -> ServiceResult<String> {
+    let url = url.trim();
+    validation::check_length("url", url, MAX_URL_CHARS)?;
+    if let Ok(parsed) = reqwest::Url::parse(url)
+        && (!parsed.username().is_empty() || parsed.password().is_some())
+    {
+        return Err(ServiceError::invalid(
+            "url",
+            "must not contain a user name or password; verify deliveries by their signature",
+        ));
+    }
+    crate::tools::http::check_url(platform, "url", url)
+}
+
 fn check_description(description: Option<&str>) -> ServiceResult<Option<String>> {
     validation::optional_text("description", description, MAX_DESCRIPTION_CHARS)
 }
@@ -157,12 +176,14 @@ pub async fn create(
     input: CreateWebhook,
 ) -> ServiceResult<WithSecret> {
     ctx.require(Role::Admin)?;
-    let url = crate::tools::http::check_url(platform, "url", input.url.trim())?;
+    let url = check_webhook_url(platform, &input.url)?;
     let event_types = check_event_types(&input.event_types)?;
     let description = check_description(input.description.as_deref())?;
     let secret = signing::new_secret();
 
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    let tenant = plans::limits_for(&txn, ctx.tenant_id).await?;
+    plans::check_feature(&tenant, "webhooks", tenant.limits.features.webhooks)?;
     let existing = webhook::Entity::find()
         .filter(webhook::Column::TenantId.eq(ctx.tenant()))
         .count(&txn)
@@ -217,7 +238,7 @@ pub async fn update(
     let before = found.clone();
     let mut active: webhook::ActiveModel = found.into();
     if let Some(url) = input.url {
-        active.url = Set(crate::tools::http::check_url(platform, "url", url.trim())?);
+        active.url = Set(check_webhook_url(platform, &url)?);
     }
     if let Some(event_types) = input.event_types {
         active.event_types = Set(check_event_types(&event_types)?);
@@ -226,6 +247,10 @@ pub async fn update(
         active.description = Set(check_description(description.as_deref())?);
     }
     if let Some(enabled) = input.enabled {
+        if enabled {
+            let tenant = plans::limits_for(&txn, ctx.tenant_id).await?;
+            plans::check_feature(&tenant, "webhooks", tenant.limits.features.webhooks)?;
+        }
         active.enabled = Set(enabled);
         if enabled {
             active.disabled_reason = Set(None);
@@ -404,8 +429,8 @@ pub async fn deliveries(
     Ok(attempts)
 }
 
-/// Delivers a failed message again, with the same `webhook-id`, from a fresh retry
-/// schedule. A message still on its way is left as it is.
+/// Delivers a message again, failed or delivered, with the same `webhook-id` and a fresh
+/// retry schedule. A message still on its way is left as it is.
 pub async fn redeliver(
     platform: &Platform,
     ctx: &RequestContext,
@@ -427,7 +452,9 @@ pub async fn redeliver(
         return Ok(MessageWithEvent { message, event });
     }
     let now = Utc::now();
+    let attempts = message.attempts;
     let mut active: webhook_message::ActiveModel = message.into();
+    active.retry_base = Set(attempts);
     active.status = Set(WebhookMessageStatus::Pending);
     active.next_attempt_at = Set(Some(now));
     active.enqueued_at = Set(None);
@@ -544,6 +571,55 @@ pub async fn record_for_all<C: ConnectionTrait>(
     Ok(outbox)
 }
 
+/// A monthly quota's threshold reached in a billing period.
+pub struct QuotaThreshold {
+    /// `tokens_per_month` or `spend_per_month_micros`.
+    pub quota: &'static str,
+    /// 80 for the warning, 100 for the quota reached.
+    pub percent: i64,
+    pub limit: i64,
+    pub used: i64,
+    pub period_start: DateTime<Utc>,
+}
+
+/// Records the event of a quota threshold, once per quota, limit and billing period: the
+/// usage count and a refused reservation can both reach it.
+pub async fn record_quota_threshold<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    threshold: QuotaThreshold,
+) -> ServiceResult<Outbox> {
+    let event_type = if threshold.percent >= 100 {
+        EventType::QuotaReached
+    } else {
+        EventType::QuotaWarning
+    };
+    let data = json!({
+        "quota": threshold.quota,
+        "percent": threshold.percent,
+        "limit": threshold.limit,
+        "used": threshold.used,
+        "periodStart": threshold.period_start,
+    });
+    let recorded = webhook_event::Entity::find()
+        .filter(webhook_event::Column::TenantId.eq(tenant_id))
+        .filter(webhook_event::Column::EventType.eq(event_type.as_str()))
+        .filter(Expr::cust_with_values(
+            "payload -> 'data' @> $1",
+            [json!({
+                "quota": threshold.quota,
+                "limit": threshold.limit,
+                "periodStart": data["periodStart"],
+            })],
+        ))
+        .count(db)
+        .await?;
+    if recorded > 0 {
+        return Ok(Outbox::default());
+    }
+    record(db, tenant_id, event_type, data).await
+}
+
 async fn insert_event<C: ConnectionTrait>(
     db: &C,
     tenant_id: Uuid,
@@ -580,6 +656,7 @@ async fn insert_message<C: ConnectionTrait>(
         event_id: Set(event.id),
         status: Set(WebhookMessageStatus::Pending),
         attempts: Set(0),
+        retry_base: Set(0),
         next_attempt_at: Set(Some(now)),
         enqueued_at: Set(None),
         delivered_at: Set(None),
