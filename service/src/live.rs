@@ -58,7 +58,7 @@ pub enum Change {
     TaskDeleted {
         task_id: Uuid,
     },
-    /// An agent run was queued, started, or ended. `agent_id` is none once the agent
+    /// An agent run was queued, started, or ended. `agent_id` is `None` once the agent
     /// has been deleted.
     AgentRunChanged {
         run_id: Uuid,
@@ -116,7 +116,7 @@ impl Change {
         }
     }
 
-    /// Whether a member with `ctx` may read what changed: conversations and their
+    /// Returns whether a member with `ctx` may read what changed: conversations and their
     /// messages are their owner's unless the role reads every conversation, and provider
     /// health needs the member role.
     pub fn visible_to(&self, ctx: &RequestContext) -> bool {
@@ -173,7 +173,7 @@ impl Announcer {
         self.send(Some(tenant_id), change);
     }
 
-    /// Announces a change that every tenant sees, such as a provider's health.
+    /// Announces a change that concerns every tenant, such as a provider's health.
     pub fn everyone(&self, change: Change) {
         self.send(None, change);
     }
@@ -334,7 +334,7 @@ impl Follow {
                 else {
                     continue;
                 };
-                if !self.wanted(&update.change) {
+                if !self.is_selected(&update.change) {
                     continue;
                 }
                 let cursor = format_cursor(&self.positions);
@@ -352,7 +352,7 @@ impl Follow {
         }
     }
 
-    fn wanted(&self, change: &Change) -> bool {
+    fn is_selected(&self, change: &Change) -> bool {
         change.visible_to(&self.ctx)
             && self
                 .kinds
@@ -361,8 +361,8 @@ impl Follow {
     }
 }
 
-/// Whether entries after `position` were trimmed from the stream `key`: it is full, and
-/// its oldest entry is newer than `position`.
+/// Returns whether entries after `position` were trimmed from the stream `key`: the
+/// stream is full, and its oldest entry is newer than `position`.
 async fn trimmed_after(
     connection: &mut redis::aio::MultiplexedConnection,
     key: &str,
@@ -386,7 +386,7 @@ async fn trimmed_after(
         .is_some_and(|oldest| compare_ids(&oldest.id, position).is_gt()))
 }
 
-/// The id of the stream's newest entry, or `0-0` when it has none.
+/// Returns the id of the stream's newest entry, or `0-0` when it has none.
 async fn last_id(
     connection: &mut redis::aio::MultiplexedConnection,
     key: &str,

@@ -99,7 +99,7 @@ impl<T> EventSender<T> {
         let _ = tokio::time::timeout(self.stall, self.sender.send(Err(error))).await;
     }
 
-    /// Whether the client has gone.
+    /// Returns whether the client has gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.sender.is_closed()
     }

@@ -440,7 +440,7 @@ async fn idle_connection_memory(
     // Let the server's per-connection tasks settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let with_connections = resident_bytes()?;
-    // Closing its stdin tells the client to close the connections and exit.
+    // Closing its stdin makes the client close the connections and exit.
     drop(child.stdin.take());
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     Ok(Memory {
@@ -461,8 +461,8 @@ fn resident_bytes() -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-/// The client process: opens the connections, prints `ready`, and holds them until its
-/// stdin closes.
+/// Runs the client process: opens the connections, prints `ready`, and keeps them open
+/// until its stdin closes.
 fn hold_connections(arguments: &[String]) -> anyhow::Result<()> {
     let [url, token, count] = arguments else {
         bail!("usage: {HOLD_ARGUMENT} <url> <token> <connections>");

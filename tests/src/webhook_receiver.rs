@@ -1,5 +1,5 @@
 //! A local HTTP server standing in for a tenant's webhook endpoint. It records every
-//! request with its raw body and answers from a script, 200 once the script is used up.
+//! request with its raw body and responds from a script, with 200 once the script is used up.
 
 use std::{
     collections::VecDeque,
@@ -40,13 +40,13 @@ impl Delivery {
     }
 }
 
-/// One scripted answer.
+/// One scripted response.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     /// `Retry-After` in seconds.
     pub retry_after: Option<u64>,
-    /// How long to wait before answering.
+    /// The wait before responding.
     pub delay: Duration,
 }
 
@@ -93,7 +93,7 @@ impl WebhookReceiver {
         })
     }
 
-    /// The endpoint's URL, `http://127.0.0.1:<port>/hook`.
+    /// Returns the endpoint's URL, `http://127.0.0.1:<port>/hook`.
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }

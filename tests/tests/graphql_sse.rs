@@ -14,7 +14,7 @@ fn stream_url(app: &TestApp) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphql_sse_client_streams_a_reply_and_runs_operations() {
+async fn graphql_sse_client_streams_and_queries() {
     let app = TestApp::spawn_with(TestOptions {
         mock: MockConfig {
             time_to_first_token: Duration::from_millis(300),
@@ -221,7 +221,7 @@ async fn raw_requests_get_events_or_a_clear_refusal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_stream_ends_when_the_api_stops() {
+async fn open_stream_ends_on_shutdown() {
     use futures_util::StreamExt;
 
     let mut app = TestApp::spawn().await.unwrap();
@@ -238,8 +238,8 @@ async fn an_open_stream_ends_when_the_api_stops() {
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
 
-    // The subscription has no end of its own; stopping the api ends it, well within the
-    // 30 s grace period, which the api would otherwise wait for.
+    // The subscription has no end of its own. Stopping the api ends it well within the
+    // 30 s grace period, which the api would otherwise wait out.
     let api = app.stop_api();
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(chunk) = body.next().await {
@@ -259,7 +259,7 @@ async fn an_open_stream_ends_when_the_api_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_session_ends_its_stream() {
+async fn revoked_session_ends_stream() {
     use futures_util::StreamExt;
 
     let app = TestApp::spawn_with(TestOptions {

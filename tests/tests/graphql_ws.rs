@@ -19,7 +19,7 @@ use tokio_tungstenite::{
 const STREAM: &str = "subscription($id: ID!) { messageStream(messageId: $id) {
     kind cursor delta outcome { status content } } }";
 
-/// A mock whose replies start after `first_token` and take 50 ms per token.
+/// Configures a mock whose replies start after `first_token` and take 50 ms per token.
 fn slow_replies(first_token: Duration) -> MockConfig {
     MockConfig {
         time_to_first_token: first_token,
@@ -98,7 +98,7 @@ fn expect_close(received: Received, code: u16, reason_part: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphql_ws_client_streams_a_reply_and_runs_queries() {
+async fn graphql_ws_client_streams_and_queries() {
     let app = app_with(slow_replies(Duration::from_millis(300)), &[]).await;
     let chat = app.start_chat("ws-client@example.com", "Be brief.").await;
     let token = chat.owner.access_token.as_str();
@@ -298,7 +298,7 @@ async fn ping_pong_complete_and_single_results() {
         panic!("expected pong");
     };
     assert_eq!(pong, json!({ "type": "pong", "payload": { "n": 7 } }));
-    // A pong from the client needs no answer.
+    // A pong from the client needs no reply.
     connection.send(json!({ "type": "pong" })).await.unwrap();
 
     // A query: one `next`, then `complete`.
@@ -376,7 +376,7 @@ async fn ping_pong_complete_and_single_results() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_access_token_ends_the_connection() {
+async fn expired_token_closes_connection() {
     let app = app_with(
         slow_replies(Duration::from_secs(30)),
         &[("ACCESS_TOKEN_TTL_SECONDS", "2")],

@@ -16,7 +16,7 @@ const EVENTS: &str = "subscription($after: String, $kinds: [TenantEventKind!]) {
         cursor kind at taskId agentRunId agentRunStatus conversationId messageId messageStatus
         provider providerStatus task { title } message { role } conversation { title } } }";
 
-/// The start of every stream, so that a test sees all changes since its app started.
+/// The start of every stream, so that a test reads all changes since its app started.
 const FROM_THE_START: &str = "0-0,0-0";
 
 /// Every kind but provider health, which the worker's probes change when it starts.
@@ -30,7 +30,7 @@ const TENANT_KINDS: [&str; 7] = [
     "MESSAGE_COMPLETED",
 ];
 
-/// An app without a worker, so that no probe changes the providers' health.
+/// Starts an app without a worker, so that no probe changes the providers' health.
 async fn without_worker() -> TestApp {
     TestApp::spawn_with(TestOptions {
         worker: false,
@@ -201,7 +201,7 @@ async fn provider_health_changes_reach_members_of_every_tenant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribers_see_their_tenant_and_what_their_role_may_read() {
+async fn events_scoped_by_tenant_and_role() {
     let app = without_worker().await;
     let chat = app.start_chat("scope-owner@example.com", "Be brief.").await;
     let owner = chat.owner.access_token.clone();
@@ -263,14 +263,14 @@ async fn subscribers_see_their_tenant_and_what_their_role_may_read() {
     assert_eq!(task["kind"], "TASK_CREATED");
     assert_eq!(task["task"]["title"], "For everyone");
 
-    // Another tenant's subscriber sees its own task only.
+    // Another tenant's subscriber receives its own task only.
     let own_task = create_task(&app, &outsider.access_token, "Mine").await;
     let task = next_event(&mut outsider_events).await;
     assert_eq!(task["taskId"], json!(own_task));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_resumes_from_its_cursor_filters_kinds_and_follows_another_replica() {
+async fn events_resume_filter_and_cross_replicas() {
     let app = without_worker().await;
     let owner = app.register("resume-live@example.com", "Resume").await;
     let token = owner.access_token.clone();
@@ -345,7 +345,7 @@ async fn a_subscriber_resumes_from_its_cursor_filters_kinds_and_follows_another_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cursor_older_than_the_kept_changes_is_refused() {
+async fn trimmed_cursor_rejected() {
     let app = without_worker().await;
     let owner = app.register("trimmed@example.com", "Trimmed").await;
     let token = owner.access_token.clone();

@@ -17,7 +17,7 @@ const MESSAGES: &str = "query($id: ID!) { webhook(id: $id) { enabled disabledRea
     messages { id webhookMessageId eventType status attempts lastError payload
         deliveries { attempt statusCode succeeded error } } } }";
 
-/// An app whose webhooks may call the tests' own receivers, retrying after 1 s.
+/// Starts an app whose webhooks may call the tests' own receivers, retrying after 1 s.
 async fn app_with(env: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
         (
@@ -172,7 +172,7 @@ async fn deliveries_pass_the_official_verifier_also_during_rotation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_attempts_retry_with_one_id_and_honour_retry_after() {
+async fn retries_keep_id_and_retry_after() {
     let app = app_with(&[("WEBHOOK_TIMEOUT_SECONDS", "1")]).await;
     let receiver = WebhookReceiver::start().await.unwrap();
     receiver.script([
@@ -194,7 +194,7 @@ async fn failed_attempts_retry_with_one_id_and_honour_retry_after() {
     let (webhook_id, _) = create_webhook(&app, token, &receiver.url(), &["API_KEY_CREATED"]).await;
     create_api_key(&app, token, "retried").await;
 
-    // 500, then 429 asking for 3 s, then an answer after the 1 s timeout, then 200.
+    // 500, then 429 requesting 3 s, then a response after the 1 s timeout, then 200.
     let received = receiver.wait_for(4, Duration::from_secs(30)).await;
     assert_eq!(received.len(), 4);
     let ids: Vec<&str> = received.iter().map(|d| d.header("webhook-id")).collect();
@@ -583,7 +583,7 @@ async fn every_event_type_is_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plans_without_webhooks_refuse_them_and_refused_quotas_are_announced() {
+async fn plan_feature_and_refused_quota() {
     let app = app_with(&[]).await;
     let receiver = WebhookReceiver::start().await.unwrap();
     let chat = app.start_chat("plan-hooks@example.com", "Be brief.").await;
@@ -639,7 +639,7 @@ async fn plans_without_webhooks_refuse_them_and_refused_quotas_are_announced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redelivered_message_gets_a_fresh_schedule_and_counts_once() {
+async fn redelivery_restarts_schedule() {
     let app = app_with(&[
         ("WEBHOOK_RETRY_SCHEDULE", "1"),
         ("WEBHOOK_DISABLE_AFTER", "2"),

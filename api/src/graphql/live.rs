@@ -64,7 +64,7 @@ impl From<ChangeKind> for TenantEventKind {
     }
 }
 
-/// One change. The ids and states are those at the time of the change; the object fields
+/// One change. The ids and states are those at the time of the change. The object fields
 /// (`task`, `agentRun`, `conversation`, `message`) read the object as it is now, and are
 /// null once it has been deleted.
 pub struct TenantEvent(CursorUpdate);
@@ -205,7 +205,7 @@ impl TenantEvent {
     }
 }
 
-/// The object, or `None` when it no longer exists.
+/// Returns the object, or `None` when it no longer exists.
 fn present<T>(found: Result<T, ServiceError>) -> async_graphql::Result<Option<T>> {
     match found {
         Ok(object) => Ok(Some(object)),

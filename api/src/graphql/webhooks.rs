@@ -19,8 +19,8 @@ use super::{
 /// Most messages one `messages` field returns.
 const MAX_MESSAGES: u64 = 100;
 
-/// What happened. The delivered body's `type` is the lower-case dotted form shown on each
-/// value.
+/// The kind of event. The delivered body's `type` is the lower-case dotted form shown on
+/// each value.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WebhookEventType {
     /// `message.completed`: a reply stopped streaming, in any final state.
@@ -83,7 +83,7 @@ impl WebhookEventType {
     }
 }
 
-/// Where a message stands.
+/// The delivery state of a message.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WebhookMessageStatus {
     /// Waiting for its next attempt.
@@ -122,7 +122,7 @@ pub struct Webhook {
     pub url: String,
     pub description: Option<String>,
     pub events: Vec<WebhookEventType>,
-    /// False once disabled, by an admin or by the platform after a 410 answer or too many
+    /// False once disabled, by an admin or by the platform after a 410 response or too many
     /// failed events in a row.
     pub enabled: bool,
     pub disabled_reason: Option<String>,
@@ -164,7 +164,7 @@ impl From<webhook::Model> for Webhook {
 
 #[ComplexObject]
 impl Webhook {
-    /// The endpoint's newest messages, with every delivery attempt of each.
+    /// Lists the endpoint's newest messages, with every delivery attempt of each.
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -244,7 +244,7 @@ impl WebhookMessage {
 pub struct WebhookDelivery {
     /// 1 for the first attempt.
     pub attempt: i32,
-    /// The HTTP status of the answer; null when none came.
+    /// The HTTP status of the response, or null when none arrived.
     pub status_code: Option<i32>,
     pub succeeded: bool,
     pub duration_ms: i32,
@@ -285,7 +285,7 @@ pub struct UpdateWebhookInput {
     pub url: Option<String>,
     pub events: Option<Vec<WebhookEventType>>,
     pub description: Option<String>,
-    /// True enables a disabled endpoint again and forgets its failures.
+    /// True enables a disabled endpoint again and resets its failure count.
     pub enabled: Option<bool>,
 }
 
@@ -336,13 +336,13 @@ pub struct WebhookQuery;
 
 #[Object]
 impl WebhookQuery {
-    /// The tenant's webhooks, oldest first. Needs the admin role.
+    /// Lists the tenant's webhooks, oldest first. Needs the admin role.
     async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
         let found = webhooks::list(platform(ctx), caller(ctx)?).await.gql()?;
         Ok(found.into_iter().map(Webhook::from).collect())
     }
 
-    /// One webhook. Needs the admin role.
+    /// Returns one webhook. Needs the admin role.
     async fn webhook(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Webhook> {
         let id = parse_id("id", &id)?;
         Ok(webhooks::get(platform(ctx), caller(ctx)?, id)

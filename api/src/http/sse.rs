@@ -85,7 +85,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     stream_results(state, caller, origin, request, lapsed)
 }
 
-/// A watch of the request's credential, for a caller that authenticated.
+/// Starts watching the request's credential, for a caller that authenticated.
 fn watch_credential(state: &AppState, parts: &Parts, caller: &Caller) -> Option<LapsedWatch> {
     let Caller::Authenticated(context) = caller else {
         return None;
@@ -144,7 +144,7 @@ fn stream_results(
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Proxies such as nginx buffer responses unless told not to.
+    // Proxies such as nginx buffer responses unless this header disables it.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
@@ -183,7 +183,8 @@ fn lapsed_events(lapsed: &Lapsed) -> Bytes {
     ))
 }
 
-/// A `next` event with one result. JSON has no raw line breaks, so one `data` line holds it.
+/// Formats a `next` event with one result. JSON has no raw line breaks, so one `data` line
+/// contains it.
 fn next_event(outcome: &Outcome) -> Bytes {
     let json = serde_json::to_string(&outcome.body()).unwrap_or_else(|serialize_error| {
         error!(error = %serialize_error, "serializing a GraphQL result failed");
@@ -192,7 +193,7 @@ fn next_event(outcome: &Outcome) -> Bytes {
     Bytes::from(format!("event: next\ndata: {json}\n\n"))
 }
 
-/// Whether `Accept` allows `text/event-stream`.
+/// Returns whether `Accept` allows `text/event-stream`.
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)

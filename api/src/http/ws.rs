@@ -87,7 +87,8 @@ async fn serve(state: AppState, socket: WebSocket) {
     };
     let closing = match connection.run(incoming).await {
         Ending::Gone => return,
-        // The WebSocket library answers the client's closing frame when the sink closes.
+        // The WebSocket library sends the reply to the client's closing frame when the sink
+        // closes.
         Ending::ClosedByClient => None,
         Ending::Close(code, reason) => Some(CloseFrame {
             code,
@@ -140,7 +141,7 @@ struct SubscribePayload {
 /// One result of an operation, or `None` once the operation has ended.
 type OperationItem = Option<(Response, ExecutionStarted)>;
 
-/// Why the loop ended.
+/// The reason the loop ended.
 enum Ending {
     /// The connection is gone; nothing more can be sent.
     Gone,
@@ -345,7 +346,7 @@ async fn lapse(watch: &mut Option<Pin<Box<dyn Future<Output = Lapsed> + Send>>>)
     }
 }
 
-/// The message carrying one result. A request error (syntax, validation, an unknown
+/// Builds the message carrying one result. A request error (syntax, validation, an unknown
 /// operation: errors without a path, no data, before execution) is an `error` message and
 /// ends the operation. Errors of resolvers, including a subscription refused before its
 /// first event, arrive in `next` like any result.
@@ -360,7 +361,7 @@ fn result_message(id: &str, response: Response, started: &ExecutionStarted) -> V
     json!({ "id": id, "type": "next", "payload": response })
 }
 
-/// A close frame's reason holds at most 123 bytes.
+/// Cuts a close frame's reason to 123 bytes, the most RFC 6455 allows.
 fn limit_reason(mut reason: String) -> String {
     const MAX: usize = 123;
     if reason.len() > MAX {

@@ -31,7 +31,7 @@ const EXCERPT_CHARS: usize = 1000;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 const USER_AGENT: &str = "TaskAssistant-Webhooks/1";
 
-/// How an attempt ended.
+/// The outcome of one attempt.
 struct Attempt {
     status: Option<StatusCode>,
     duration: Duration,
@@ -162,8 +162,8 @@ async fn send(
     }
 }
 
-/// The secrets that sign a delivery: the current one, and the previous one while a
-/// rotation's overlap lasts.
+/// Returns the secrets that sign a delivery: the current one, and the previous one while
+/// a rotation's overlap lasts.
 fn secrets_of(platform: &Platform, endpoint: &webhook::Model) -> Result<Vec<Secret>, String> {
     let decrypt = |token: &str| {
         platform
@@ -182,13 +182,14 @@ fn secrets_of(platform: &Platform, endpoint: &webhook::Model) -> Result<Vec<Secr
     Ok(secrets)
 }
 
-/// The `webhook-id` of every delivery of an event, to every endpoint and in every attempt.
+/// Returns the `webhook-id` of every delivery of an event, to every endpoint and in every
+/// attempt.
 pub fn webhook_id(event_id: Uuid) -> String {
     format!("msg_{}", event_id.simple())
 }
 
 /// Records the attempt and decides what comes next: done, another attempt later, or
-/// failed for good, disabling an endpoint that answered 410 or keeps failing.
+/// failed for good, disabling an endpoint that returned 410 or keeps failing.
 async fn store_attempt(
     platform: &Platform,
     endpoint: &webhook::Model,
@@ -297,7 +298,7 @@ async fn reset_failures<C: ConnectionTrait>(db: &C, webhook_id: Uuid) -> Service
 }
 
 /// Counts a failed message against its endpoint, and disables the endpoint after a 410
-/// answer or `disable_after` failed messages in a row. The count is incremented in the
+/// response or `disable_after` failed messages in a row. The count is incremented in the
 /// row, which stays locked until the transaction ends, so messages failing at the same
 /// time all count.
 async fn add_failure<C: ConnectionTrait>(
@@ -357,9 +358,9 @@ async fn close_message(
     Ok(())
 }
 
-/// The wait before the attempt after attempt `made`, or `None` when the schedule is used
-/// up. Each wait varies by up to a fifth either way, so that a receiver that was down is
-/// not hit by every retry at once, and is at least what `Retry-After` asked for.
+/// Returns the wait before the attempt after attempt `made`, or `None` when the schedule
+/// is used up. Each wait varies by up to a fifth either way, so that a receiver that was down is
+/// not hit by every retry at once, and is at least what `Retry-After` requested.
 fn retry_delay(
     schedule: &[Duration],
     made: i32,
@@ -422,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_lengthens_a_delay_up_to_a_day() {
+    fn retry_after_caps_at_a_day() {
         let schedule = [Duration::from_secs(1)];
         let asked = Duration::from_secs(30);
         assert_eq!(retry_delay(&schedule, 1, Some(asked)), Some(asked));
@@ -431,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn every_attempt_of_an_event_has_one_webhook_id() {
+    fn webhook_id_stable_per_event() {
         let event = Uuid::now_v7();
         assert_eq!(webhook_id(event), webhook_id(event));
         assert!(webhook_id(event).starts_with("msg_"));

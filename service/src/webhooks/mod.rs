@@ -38,12 +38,12 @@ use crate::{
 /// Endpoints one tenant may have.
 pub const MAX_WEBHOOKS: usize = 20;
 const MAX_DESCRIPTION_CHARS: usize = 500;
-/// Longest endpoint URL.
+/// Maximum length of an endpoint URL, in characters.
 pub const MAX_URL_CHARS: usize = 2048;
 /// Messages the sweep enqueues per tick.
 const SWEEP_BATCH: u64 = 500;
 
-/// What happened. The wire name is the `type` of the delivered body.
+/// The kind of event. Its wire name is the `type` of the delivered body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     MessageCompleted,
@@ -114,7 +114,7 @@ pub struct UpdateWebhook {
     pub url: Option<String>,
     pub event_types: Option<Vec<EventType>>,
     pub description: Option<Option<String>>,
-    /// `true` enables a disabled endpoint again and forgets its failures.
+    /// `true` enables a disabled endpoint again and resets its failure count.
     pub enabled: Option<bool>,
 }
 
@@ -124,7 +124,7 @@ pub struct WithSecret {
     pub secret: Secret,
 }
 
-/// The event types an endpoint subscribed to, as stored.
+/// Returns the event types an endpoint subscribed to.
 pub fn event_types_of(webhook: &webhook::Model) -> Vec<EventType> {
     webhook
         .event_types
@@ -150,7 +150,7 @@ fn check_event_types(event_types: &[EventType]) -> ServiceResult<Value> {
 }
 
 /// Checks an endpoint's URL: at most [`MAX_URL_CHARS`], http or https, no credentials in
-/// it, and no blocked address literal; host names are checked on every delivery.
+/// it, and no blocked address literal. Host names are checked again on every delivery.
 fn check_webhook_url(platform: &Platform, url: &str) -> ServiceResult<String> {
     let url = url.trim();
     validation::check_length("url", url, MAX_URL_CHARS)?;
@@ -352,7 +352,7 @@ pub async fn get(
     Ok(found)
 }
 
-/// The tenant's endpoints, oldest first.
+/// Lists the tenant's endpoints, oldest first.
 pub async fn list(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Vec<webhook::Model>> {
     ctx.require(Role::Admin)?;
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
@@ -371,7 +371,7 @@ pub struct MessageWithEvent {
     pub event: webhook_event::Model,
 }
 
-/// The endpoint's newest messages, at most `limit`, optionally only those in `status`.
+/// Lists the endpoint's newest messages, at most `limit`, only those in `status` when given.
 pub async fn messages(
     platform: &Platform,
     ctx: &RequestContext,
@@ -411,7 +411,7 @@ pub async fn messages(
         .collect())
 }
 
-/// Every attempt of the messages `message_ids`, oldest first.
+/// Lists every attempt of the messages `message_ids`, oldest first.
 pub async fn deliveries(
     platform: &Platform,
     ctx: &RequestContext,
