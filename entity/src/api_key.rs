@@ -21,6 +21,11 @@ pub struct Model {
     /// JSON array of scope names, such as `["read", "write"]`.
     pub scopes: Json,
     pub expires_at: Option<DateTimeUtc>,
+    /// The key's own limit of chat requests per minute, or `None` for the plan's limit for
+    /// each key.
+    pub requests_per_minute: Option<i64>,
+    /// The key's own limit of tokens per minute, or `None` for the plan's limit for each key.
+    pub tokens_per_minute: Option<i64>,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

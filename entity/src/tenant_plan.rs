@@ -20,6 +20,12 @@ pub struct Model {
     pub requests_per_minute: Option<i64>,
     /// The tenant's own limit of tokens per minute, or `None` for the plan's.
     pub tokens_per_minute: Option<i64>,
+    /// The tenant's own limit of chat requests per minute for each API key, or `None` for
+    /// the plan's.
+    pub api_key_requests_per_minute: Option<i64>,
+    /// The tenant's own limit of tokens per minute for each API key, or `None` for the
+    /// plan's.
+    pub api_key_tokens_per_minute: Option<i64>,
     /// The tenant's own limit of spend per billing period in micro-dollars, or `None` for
     /// the plan's.
     pub monthly_spend_limit_micros: Option<i64>,

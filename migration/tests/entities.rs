@@ -394,6 +394,8 @@ impl Seed {
             monthly_token_limit: Some(LARGE),
             requests_per_minute: Some(600),
             tokens_per_minute: None,
+            api_key_requests_per_minute: Some(300),
+            api_key_tokens_per_minute: None,
             monthly_spend_limit_micros: Some(LARGE),
             max_agents: Some(50),
             max_members: None,

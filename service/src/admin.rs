@@ -38,6 +38,8 @@ pub struct SetTenantPlan {
     pub plan: PlanKind,
     pub requests_per_minute: Option<i64>,
     pub tokens_per_minute: Option<i64>,
+    pub api_key_requests_per_minute: Option<i64>,
+    pub api_key_tokens_per_minute: Option<i64>,
     pub tokens_per_month: Option<i64>,
     pub spend_per_month_micros: Option<i64>,
     pub max_agents: Option<i64>,
@@ -132,6 +134,8 @@ pub async fn set_plan(
     let limits = [
         ("requestsPerMinute", input.requests_per_minute),
         ("tokensPerMinute", input.tokens_per_minute),
+        ("apiKeyRequestsPerMinute", input.api_key_requests_per_minute),
+        ("apiKeyTokensPerMinute", input.api_key_tokens_per_minute),
         ("tokensPerMonth", input.tokens_per_month),
         ("spendPerMonthMicros", input.spend_per_month_micros),
         ("maxAgents", input.max_agents),
@@ -163,6 +167,8 @@ pub async fn set_plan(
     active.plan = Set(input.plan);
     active.requests_per_minute = Set(input.requests_per_minute);
     active.tokens_per_minute = Set(input.tokens_per_minute);
+    active.api_key_requests_per_minute = Set(input.api_key_requests_per_minute);
+    active.api_key_tokens_per_minute = Set(input.api_key_tokens_per_minute);
     active.monthly_token_limit = Set(input.tokens_per_month);
     active.monthly_spend_limit_micros = Set(input.spend_per_month_micros);
     active.max_agents = Set(input.max_agents);
@@ -174,6 +180,8 @@ pub async fn set_plan(
         "plan": plans::plan_name(saved.plan),
         "requestsPerMinute": saved.requests_per_minute,
         "tokensPerMinute": saved.tokens_per_minute,
+        "apiKeyRequestsPerMinute": saved.api_key_requests_per_minute,
+        "apiKeyTokensPerMinute": saved.api_key_tokens_per_minute,
         "tokensPerMonth": saved.monthly_token_limit,
         "spendPerMonthMicros": saved.monthly_spend_limit_micros,
         "maxAgents": saved.max_agents,

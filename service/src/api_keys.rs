@@ -25,6 +25,7 @@ use crate::{
     context::{role_at_least, role_name, role_rank},
     error::{ServiceError, ServiceResult},
     plans,
+    quota::MinuteLimits,
     validation::{self, MAX_NAME_CHARS},
 };
 
@@ -82,9 +83,13 @@ struct CachedKey {
     user_id: Uuid,
     role: Role,
     expires_at: Option<DateTime<Utc>>,
+    /// Entries cached before keys had limits of their own have none.
+    #[serde(default)]
+    limits: MinuteLimits,
 }
 
-/// Creates a key for the caller. The scopes may not exceed the caller's role. Needs a
+/// Creates a key for the caller. The scopes may not exceed the caller's role, and the
+/// key's own per-minute limits, where set, not the plan's limits for each key. Needs a
 /// signed-in session.
 pub async fn create(
     platform: &Platform,
@@ -92,6 +97,7 @@ pub async fn create(
     name: &str,
     scopes: &[ApiKeyScope],
     expires_at: Option<DateTime<Utc>>,
+    limits: MinuteLimits,
 ) -> ServiceResult<CreatedApiKey> {
     ctx.require_session()?;
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
@@ -130,6 +136,8 @@ pub async fn create(
         }
     }
 
+    check_limits(&tenant, limits)?;
+
     let mut unique_scopes = scopes.to_vec();
     unique_scopes.sort_by_key(|scope| role_rank(scope.role()));
     unique_scopes.dedup();
@@ -144,6 +152,8 @@ pub async fn create(
         scopes: Set(serde_json::to_value(&unique_scopes)
             .map_err(|error| ServiceError::internal(format!("encoding scopes: {error}")))?),
         expires_at: Set(expires_at),
+        requests_per_minute: Set(limits.requests_per_minute),
+        tokens_per_minute: Set(limits.tokens_per_minute),
         last_used_at: Set(None),
         revoked_at: Set(None),
         created_at: Set(now),
@@ -155,6 +165,8 @@ pub async fn create(
         "name": model.name,
         "scopes": unique_scopes,
         "expiresAt": model.expires_at,
+        "requestsPerMinute": model.requests_per_minute,
+        "tokensPerMinute": model.tokens_per_minute,
     });
     audit::record(
         &txn,
@@ -281,19 +293,19 @@ pub async fn authenticate(
 ) -> ServiceResult<RequestContext> {
     let hash = tokens::hash_token(presented);
     let cache_key = cache_key(platform, &hash);
-    let mut redis = platform.redis.shared().await?;
-    let cached: Option<String> = redis.get(&cache_key).await?;
-    let cached = cached.and_then(|json| serde_json::from_str::<CachedKey>(&json).ok());
-    crate::metrics::cache_lookup("api_key", cached.is_some());
-    let key = match cached {
-        Some(key) => key,
-        None => {
+    let key = match cached(platform, &cache_key).await {
+        Ok(Some(key)) => key,
+        Ok(None) => {
             let key = load(platform, &hash).await?;
             let json = serde_json::to_string(&key)
                 .map_err(|error| ServiceError::internal(format!("caching a key: {error}")))?;
+            let mut redis = platform.redis.shared().await?;
             let () = redis.set_ex(&cache_key, json, CACHE_SECONDS).await?;
             key
         }
+        // While Redis is unreachable, every request reads the key from the database.
+        Err(error) if crate::redis_conn::is_unreachable(&error) => load(platform, &hash).await?,
+        Err(error) => return Err(error.into()),
     };
     if key
         .expires_at
@@ -309,8 +321,18 @@ pub async fn authenticate(
         role: key.role,
         request_id,
         api_key_id: Some(key.id),
+        api_key_limits: key.limits,
         client_ip: None,
     })
+}
+
+/// Reads a key from the Redis cache.
+async fn cached(platform: &Platform, cache_key: &str) -> redis::RedisResult<Option<CachedKey>> {
+    let mut redis = platform.redis.shared().await?;
+    let cached: Option<String> = redis.get(cache_key).await?;
+    let cached = cached.and_then(|json| serde_json::from_str::<CachedKey>(&json).ok());
+    crate::metrics::cache_lookup("api_key", cached.is_some());
+    Ok(cached)
 }
 
 /// Reads a key and its creator's current role from the database.
@@ -358,7 +380,48 @@ async fn load(platform: &Platform, hash: &str) -> ServiceResult<CachedKey> {
         user_id: key.model.created_by,
         role,
         expires_at: key.model.expires_at,
+        limits: MinuteLimits {
+            requests_per_minute: key.model.requests_per_minute,
+            tokens_per_minute: key.model.tokens_per_minute,
+        },
     })
+}
+
+/// Checks a new key's own per-minute limits: each at least 1, and at most the plan's limit
+/// for each key where the plan has one.
+fn check_limits(tenant: &plans::TenantLimits, limits: MinuteLimits) -> ServiceResult<()> {
+    let checks = [
+        (
+            "requestsPerMinute",
+            limits.requests_per_minute,
+            tenant.limits.api_key_requests_per_minute,
+        ),
+        (
+            "tokensPerMinute",
+            limits.tokens_per_minute,
+            tenant.limits.api_key_tokens_per_minute,
+        ),
+    ];
+    for (field, value, plan_limit) in checks {
+        let Some(value) = value else { continue };
+        if value < 1 {
+            return Err(ServiceError::invalid(
+                field,
+                format!("must be 1 or more (got {value})"),
+            ));
+        }
+        if let Some(plan_limit) = plan_limit.filter(|plan_limit| value > *plan_limit) {
+            return Err(ServiceError::invalid(
+                field,
+                format!(
+                    "must be at most {plan_limit}, the {} plan's limit for each API key (got \
+                     {value})",
+                    tenant.plan_name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Updates the key's `last_used_at` at most once a minute, on its own task so that the

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use entity::Role;
 use uuid::Uuid;
 
-use crate::error::{ServiceError, ServiceResult};
+use crate::{
+    error::{ServiceError, ServiceResult},
+    quota::{KeyPayer, MinuteLimits},
+};
 
 /// A tenant id that came from authentication, never from client input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +43,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// The API key the request was made with, acting for `user_id`.
     pub api_key_id: Option<Uuid>,
+    /// The per-minute limits the API key sets for itself; none without a key.
+    pub api_key_limits: MinuteLimits,
     /// The client's IP address as the HTTP layer determined it, or `None` when unknown.
     pub client_ip: Option<IpAddr>,
 }
@@ -54,6 +59,14 @@ impl RequestContext {
             request_id: self.request_id.clone(),
             client_ip: self.client_ip,
         }
+    }
+
+    /// The API key the request was made with and its own limits, for budget reservations.
+    pub fn key_payer(&self) -> Option<KeyPayer> {
+        self.api_key_id.map(|id| KeyPayer {
+            id,
+            own: self.api_key_limits,
+        })
     }
 
     /// Fails with FORBIDDEN unless the caller's role is `minimum` or higher.
@@ -121,6 +134,7 @@ mod tests {
             role,
             request_id: "test".into(),
             api_key_id: None,
+            api_key_limits: MinuteLimits::default(),
             client_ip: None,
         }
     }

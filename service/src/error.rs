@@ -16,8 +16,14 @@ pub enum ServiceError {
     NotFound { resource: &'static str },
     #[error("{field}: {message}")]
     InvalidInput { field: String, message: String },
-    #[error("{0}")]
-    RateLimited(String),
+    /// A per-minute limit has no room now; it has after `retry_after_seconds`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+        /// The refusing limit, with nothing remaining, for rate-limit headers.
+        status: Box<crate::quota::RateStatus>,
+    },
     #[error("{0}")]
     QuotaExceeded(String),
     /// This process cannot take the request now, such as while it shuts down; another

@@ -20,6 +20,7 @@ pub mod error_tracking;
 pub mod health;
 pub mod jobs;
 pub mod live;
+pub mod local_limits;
 pub mod logging;
 pub mod maintenance;
 pub mod members;

@@ -43,6 +43,7 @@ pub const PROVIDER_TOKENS: &str = "task_assistant_provider_tokens_total";
 pub const PROVIDER_COST: &str = "task_assistant_provider_cost_microdollars_total";
 pub const GENERATIONS_RUNNING: &str = "task_assistant_generations_running";
 pub const RATE_LIMIT_REJECTIONS: &str = "task_assistant_rate_limit_rejections_total";
+pub const LOCAL_RATE_LIMITS: &str = "task_assistant_rate_limits_local";
 pub const CACHE_LOOKUPS: &str = "task_assistant_cache_lookups_total";
 pub const QUEUE_JOBS: &str = "task_assistant_queue_jobs";
 pub const JOBS: &str = "task_assistant_jobs_total";
@@ -167,6 +168,11 @@ fn describe() {
         RATE_LIMIT_REJECTIONS,
         "Requests rejected by a rate limit or a quota, by limit"
     );
+    describe_gauge!(
+        LOCAL_RATE_LIMITS,
+        "1 while Redis is unreachable and this api instance enforces the per-minute rate \
+         limits on its own, else 0"
+    );
     describe_counter!(
         CACHE_LOOKUPS,
         "Cache lookups by cache and result (hit or miss)"
@@ -259,6 +265,11 @@ pub fn provider_usage(
 /// `tokens_per_month`. Limit names come from the platform's code, never from clients.
 pub fn rate_limited(limit: &str) {
     counter!(RATE_LIMIT_REJECTIONS, "limit" => limit.to_owned()).increment(1);
+}
+
+/// Sets whether this process enforces the per-minute rate limits on its own.
+pub fn local_rate_limits(active: bool) {
+    gauge!(LOCAL_RATE_LIMITS).set(if active { 1.0 } else { 0.0 });
 }
 
 /// Records a lookup in `cache`, such as `api_key`.

@@ -23,8 +23,13 @@ pub struct Features {
 /// The limits of a tenant. `None` means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanLimits {
+    /// Chat requests per minute: replies and each model call of an agent's tool loop.
     pub requests_per_minute: Option<i64>,
     pub tokens_per_minute: Option<i64>,
+    /// Chat requests per minute of each API key; a key may set a lower limit of its own.
+    pub api_key_requests_per_minute: Option<i64>,
+    /// Tokens per minute of each API key; a key may set a lower limit of its own.
+    pub api_key_tokens_per_minute: Option<i64>,
     pub tokens_per_month: Option<i64>,
     /// Micro-dollars per billing period.
     pub spend_per_month_micros: Option<i64>,
@@ -65,6 +70,8 @@ pub fn defaults(plan: PlanKind) -> PlanLimits {
         PlanKind::Free => PlanLimits {
             requests_per_minute: Some(60),
             tokens_per_minute: Some(100_000),
+            api_key_requests_per_minute: Some(30),
+            api_key_tokens_per_minute: Some(50_000),
             tokens_per_month: Some(2_000_000),
             spend_per_month_micros: Some(10_000_000),
             max_agents: Some(5),
@@ -77,6 +84,8 @@ pub fn defaults(plan: PlanKind) -> PlanLimits {
         PlanKind::Pro => PlanLimits {
             requests_per_minute: Some(600),
             tokens_per_minute: Some(1_000_000),
+            api_key_requests_per_minute: Some(300),
+            api_key_tokens_per_minute: Some(500_000),
             tokens_per_month: Some(100_000_000),
             spend_per_month_micros: Some(1_000_000_000),
             max_agents: Some(100),
@@ -90,6 +99,8 @@ pub fn defaults(plan: PlanKind) -> PlanLimits {
         PlanKind::Enterprise | PlanKind::Custom => PlanLimits {
             requests_per_minute: None,
             tokens_per_minute: None,
+            api_key_requests_per_minute: None,
+            api_key_tokens_per_minute: None,
             tokens_per_month: None,
             spend_per_month_micros: None,
             max_agents: None,
@@ -117,6 +128,12 @@ pub fn effective(row: &tenant_plan::Model) -> PlanLimits {
     PlanLimits {
         requests_per_minute: row.requests_per_minute.or(defaults.requests_per_minute),
         tokens_per_minute: row.tokens_per_minute.or(defaults.tokens_per_minute),
+        api_key_requests_per_minute: row
+            .api_key_requests_per_minute
+            .or(defaults.api_key_requests_per_minute),
+        api_key_tokens_per_minute: row
+            .api_key_tokens_per_minute
+            .or(defaults.api_key_tokens_per_minute),
         tokens_per_month: row.monthly_token_limit.or(defaults.tokens_per_month),
         spend_per_month_micros: row
             .monthly_spend_limit_micros

@@ -13,6 +13,7 @@ use crate::{
     error::{ServiceError, ServiceResult},
     jobs::JobQueue,
     live::Announcer,
+    local_limits::LocalLimits,
     redis_conn::Redis,
 };
 
@@ -34,6 +35,8 @@ pub struct Platform {
     pub generations: Arc<GenerationRegistry>,
     /// Announces changes to the `tenantEvents` subscribers of every replica.
     pub live: Announcer,
+    /// Per-minute rate limits of this process alone, used while Redis is unreachable.
+    pub local_limits: Arc<LocalLimits>,
 }
 
 impl Platform {
@@ -83,6 +86,7 @@ impl Platform {
             jobs,
             generations: Arc::default(),
             live,
+            local_limits: Arc::default(),
         })
     }
 }

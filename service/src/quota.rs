@@ -1,27 +1,38 @@
 //! Budget reservations: the one mechanism behind every token, spend and request limit.
 //!
 //! Before a provider call, [`reserve`] takes the call's maximum tokens and cost from the
-//! tenant's budgets for the billing period and the current minute, atomically in a Redis
-//! script. When the reply ends, whether finished, stopped or failed, [`settle`] replaces
-//! the reservation with the real usage. Concurrent calls therefore overshoot a budget by at
-//! most what is reserved and not yet settled, never more.
+//! tenant's budgets for the billing period, and one request and those tokens from the
+//! per-minute limits of the tenant and of the API key the request used, atomically in one
+//! Redis script. When the reply ends, whether finished, stopped or failed, [`settle`]
+//! replaces the reservation with the real usage, giving the tokens it did not use back to
+//! the per-minute limits. Concurrent calls therefore overshoot a budget by at most what is
+//! reserved and not yet settled, never more, however many api instances serve them.
 //!
 //! The period's usage lives in a Redis hash per tenant and period. When the hash is missing,
 //! for example after a Redis restart, it is seeded from the usage records in PostgreSQL.
+//!
+//! Each per-minute limit is a generic cell rate algorithm (GCRA) on Redis's clock: a key
+//! holds the limit's theoretical arrival time, a minute's quota may be spent at once, and
+//! it comes back evenly over the minute. While Redis is unreachable, the monthly budgets
+//! are checked against the usage records and the per-minute limits by this process alone
+//! (see [`crate::local_limits`]).
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, Utc};
 use redis::Script;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde::{Deserialize, Serialize};
 use tracing::warn;
 use uuid::Uuid;
 
+use crate::local_limits::{LocalCheck, LocalRefusal};
 use crate::webhooks::{self, QuotaThreshold};
 use crate::{
     Platform, TenantId,
     error::{ServiceError, ServiceResult},
-    plans::TenantLimits,
+    plans::{PlanLimits, TenantLimits},
+    redis_conn,
     usage::billing_period,
 };
 
@@ -39,30 +50,93 @@ pub struct Estimate {
     pub cost_micros: i64,
 }
 
-/// Takes `estimate` from the tenant's budgets under `reservation_id` (the reply's message
-/// id), or fails with QUOTA_EXCEEDED for a monthly limit or RATE_LIMITED for a per-minute
-/// one, naming the plan, the limit and when it resets.
+/// Per-minute limits; `None` means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteLimits {
+    pub requests_per_minute: Option<i64>,
+    pub tokens_per_minute: Option<i64>,
+}
+
+/// The API key a request was made with, and the limits the key itself sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPayer {
+    pub id: Uuid,
+    pub own: MinuteLimits,
+}
+
+impl KeyPayer {
+    /// The key's limits under `plan`: its own where it sets them, capped by the plan's
+    /// limit for each key.
+    pub fn limits(&self, plan: &PlanLimits) -> MinuteLimits {
+        MinuteLimits {
+            requests_per_minute: lowest(
+                self.own.requests_per_minute,
+                plan.api_key_requests_per_minute,
+            ),
+            tokens_per_minute: lowest(self.own.tokens_per_minute, plan.api_key_tokens_per_minute),
+        }
+    }
+}
+
+fn lowest(first: Option<i64>, second: Option<i64>) -> Option<i64> {
+    match (first, second) {
+        (Some(first), Some(second)) => Some(first.min(second)),
+        (first, second) => first.or(second),
+    }
+}
+
+/// What one per-minute limit has left after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub limit: i64,
+    pub remaining: i64,
+    /// Time until the limit is whole again.
+    pub reset: Duration,
+}
+
+/// What the request and token limits have left after a request, each the tighter of the
+/// tenant's and the API key's; `None` where no limit applies or the count is not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateStatus {
+    pub requests: Option<Allowance>,
+    pub tokens: Option<Allowance>,
+}
+
+/// Takes `estimate` from the tenant's budgets, and from the API key's when `api_key` is
+/// set, under `reservation_id` (the reply's message id). Fails with QUOTA_EXCEEDED for a
+/// monthly limit or a request larger than a per-minute limit, or RATE_LIMITED with the
+/// wait for a per-minute one, naming the plan or key, the limit and when it has room.
 pub async fn reserve<C: ConnectionTrait>(
     platform: &Platform,
     db: &C,
     tenant_id: TenantId,
     tenant: &TenantLimits,
+    api_key: Option<KeyPayer>,
     reservation_id: Uuid,
     estimate: Estimate,
-) -> ServiceResult<()> {
+) -> ServiceResult<RateStatus> {
     let now = Utc::now();
     let (period_start, period_end) = billing_period(now);
-    let minute = now.timestamp() / 60;
-    let keys = Keys::new(platform, tenant_id, period_start, minute, reservation_id);
     let limits = &tenant.limits;
+    let key_limits = api_key.map(|key| key.limits(limits)).unwrap_or_default();
+    let keys = Keys::new(platform, tenant_id, api_key, period_start, reservation_id);
     let period_ttl = (period_end - now).num_seconds().max(1) + PERIOD_GRACE_SECONDS;
+    let payer = Payer {
+        tenant_id,
+        tenant,
+        api_key,
+        key_limits,
+    };
 
     let mut seed: Option<(i64, i64)> = None;
     loop {
         let mut invocation = RESERVE.prepare_invoke();
         invocation
             .key(&keys.period)
-            .key(&keys.minute)
+            .key(&keys.tenant_requests)
+            .key(&keys.tenant_tokens)
+            .key(&keys.key_requests)
+            .key(&keys.key_tokens)
             .key(&keys.reservation)
             .arg(estimate.tokens)
             .arg(estimate.cost_micros)
@@ -70,26 +144,116 @@ pub async fn reserve<C: ConnectionTrait>(
             .arg(limits.spend_per_month_micros.unwrap_or(-1))
             .arg(limits.requests_per_minute.unwrap_or(-1))
             .arg(limits.tokens_per_minute.unwrap_or(-1))
+            .arg(key_limits.requests_per_minute.unwrap_or(-1))
+            .arg(key_limits.tokens_per_minute.unwrap_or(-1))
             .arg(period_ttl)
             .arg(RESERVATION_SECONDS);
         match seed {
             Some((tokens, spend)) => invocation.arg(tokens).arg(spend),
             None => invocation.arg("").arg(""),
         };
-        let mut redis = platform.redis.shared().await?;
-        let (outcome, used): (String, i64) = invocation.invoke_async(&mut redis).await?;
-        match outcome.as_str() {
-            "ok" => return Ok(()),
-            "seed" if seed.is_none() => {
+        let result: redis::RedisResult<Vec<String>> = async {
+            let mut redis = platform.redis.shared().await?;
+            invocation.invoke_async(&mut redis).await
+        }
+        .await;
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(error) if redis_conn::is_unreachable(&error) => {
+                return reserve_locally(platform, db, &payer, estimate, now, period_end).await;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        platform.local_limits.end();
+        match Reply::parse(&reply)? {
+            Reply::Reserved(status) => return Ok(status),
+            Reply::Seed if seed.is_none() => {
                 seed = Some(period_usage(db, tenant_id, period_start, period_end).await?);
             }
-            limit => {
+            Reply::Seed => return Err(ServiceError::internal("budget seeded twice")),
+            Reply::OverMonth { limit, used } => {
                 crate::metrics::rate_limited(limit);
                 announce_quota_reached(platform, tenant_id, tenant, limit, used, period_start)
                     .await;
-                return Err(exceeded(tenant, limit, used, now, period_end));
+                return Err(over_month(tenant, limit, used, period_end));
             }
+            Reply::Wait { limit, wait } => return Err(payer.wait(limit, wait)),
+            Reply::Never { limit } => return Err(payer.never(limit, estimate)),
         }
+    }
+}
+
+/// Checks a reservation while Redis is unreachable: the monthly budgets against the usage
+/// records, without the reservations of replies in flight, and the per-minute limits with
+/// this process's own limiters. Nothing is reserved, so settling it later changes nothing.
+async fn reserve_locally<C: ConnectionTrait>(
+    platform: &Platform,
+    db: &C,
+    payer: &Payer<'_>,
+    estimate: Estimate,
+    now: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+) -> ServiceResult<RateStatus> {
+    let (period_start, _) = billing_period(now);
+    let (tokens, spend) = period_usage(db, payer.tenant_id, period_start, period_end).await?;
+    let limits = &payer.tenant.limits;
+    if limits
+        .tokens_per_month
+        .is_some_and(|limit| tokens + estimate.tokens > limit)
+    {
+        crate::metrics::rate_limited(TOKENS_PER_MONTH);
+        return Err(over_month(
+            payer.tenant,
+            TOKENS_PER_MONTH,
+            tokens,
+            period_end,
+        ));
+    }
+    if limits
+        .spend_per_month_micros
+        .is_some_and(|limit| spend + estimate.cost_micros > limit)
+    {
+        crate::metrics::rate_limited(SPEND_PER_MONTH);
+        return Err(over_month(payer.tenant, SPEND_PER_MONTH, spend, period_end));
+    }
+
+    let tenant_id = payer.tenant_id.as_uuid();
+    let mut checks = Vec::with_capacity(4);
+    let mut add = |limit, id, per_minute: Option<i64>, cost| {
+        if let Some(per_minute) = per_minute {
+            checks.push(LocalCheck {
+                limit,
+                id,
+                per_minute,
+                cost,
+            });
+        }
+    };
+    if let Some(key) = payer.api_key {
+        add(
+            KEY_REQUESTS,
+            key.id,
+            payer.key_limits.requests_per_minute,
+            1,
+        );
+        add(
+            KEY_TOKENS,
+            key.id,
+            payer.key_limits.tokens_per_minute,
+            estimate.tokens,
+        );
+    }
+    add(TENANT_REQUESTS, tenant_id, limits.requests_per_minute, 1);
+    add(
+        TENANT_TOKENS,
+        tenant_id,
+        limits.tokens_per_minute,
+        estimate.tokens,
+    );
+    match platform.local_limits.check(&checks) {
+        Ok(()) => Ok(RateStatus::default()),
+        Err(LocalRefusal::Later { limit, retry_after }) => Err(payer.wait(limit, retry_after)),
+        Err(LocalRefusal::Never { limit }) => Err(payer.never(limit, estimate)),
     }
 }
 
@@ -199,45 +363,200 @@ async fn announce_quota_reached(
     }
 }
 
-fn exceeded(
+const TOKENS_PER_MONTH: &str = "tokens_per_month";
+const SPEND_PER_MONTH: &str = "spend_per_month";
+const TENANT_REQUESTS: &str = "requests_per_minute";
+const TENANT_TOKENS: &str = "tokens_per_minute";
+const KEY_REQUESTS: &str = "api_key_requests_per_minute";
+const KEY_TOKENS: &str = "api_key_tokens_per_minute";
+
+/// Whom a reservation is taken from, with the limits that apply.
+struct Payer<'a> {
+    tenant_id: TenantId,
+    tenant: &'a TenantLimits,
+    api_key: Option<KeyPayer>,
+    key_limits: MinuteLimits,
+}
+
+impl Payer<'_> {
+    /// The per-minute limit named `limit`, and whose it is, such as `the free plan`.
+    fn minute_limit(&self, limit: &str) -> (String, i64) {
+        let plan = format!("the {} plan", self.tenant.plan_name());
+        let key = "this API key".to_owned();
+        let limits = &self.tenant.limits;
+        match limit {
+            TENANT_REQUESTS => (plan, limits.requests_per_minute.unwrap_or_default()),
+            TENANT_TOKENS => (plan, limits.tokens_per_minute.unwrap_or_default()),
+            KEY_REQUESTS => (key, self.key_limits.requests_per_minute.unwrap_or_default()),
+            _ => (key, self.key_limits.tokens_per_minute.unwrap_or_default()),
+        }
+    }
+
+    /// RATE_LIMITED for a per-minute limit that has room again after `wait`.
+    fn wait(&self, limit: &'static str, wait: Duration) -> ServiceError {
+        crate::metrics::rate_limited(limit);
+        let (whose, per_minute) = self.minute_limit(limit);
+        let retry_after_seconds = whole_seconds(wait);
+        let what = if is_request_limit(limit) {
+            "chat requests"
+        } else {
+            "tokens"
+        };
+        let allowance = Allowance {
+            limit: per_minute,
+            remaining: 0,
+            reset: wait,
+        };
+        let status = if is_request_limit(limit) {
+            RateStatus {
+                requests: Some(allowance),
+                tokens: None,
+            }
+        } else {
+            RateStatus {
+                requests: None,
+                tokens: Some(allowance),
+            }
+        };
+        ServiceError::RateLimited {
+            message: format!(
+                "{whose} allows {per_minute} {what} per minute; retry in {retry_after_seconds} s"
+            ),
+            retry_after_seconds,
+            status: Box::new(status),
+        }
+    }
+
+    /// QUOTA_EXCEEDED for a reply that needs more than a per-minute limit allows at all,
+    /// which waiting does not change.
+    fn never(&self, limit: &'static str, estimate: Estimate) -> ServiceError {
+        crate::metrics::rate_limited(limit);
+        let (whose, per_minute) = self.minute_limit(limit);
+        if is_request_limit(limit) {
+            return ServiceError::QuotaExceeded(format!(
+                "{whose} allows {per_minute} chat requests per minute"
+            ));
+        }
+        ServiceError::QuotaExceeded(format!(
+            "this reply may use up to {} tokens and {whose} allows {per_minute} tokens per \
+             minute; lower the agent's maxTokens or start a shorter conversation",
+            estimate.tokens
+        ))
+    }
+}
+
+fn is_request_limit(limit: &str) -> bool {
+    limit == TENANT_REQUESTS || limit == KEY_REQUESTS
+}
+
+/// Whole seconds of `wait`, rounded up and at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+fn over_month(
     tenant: &TenantLimits,
     limit: &str,
     used: i64,
-    now: DateTime<Utc>,
     period_end: DateTime<Utc>,
 ) -> ServiceError {
     let plan = tenant.plan_name();
     let limits = &tenant.limits;
-    let retry_seconds = 60 - now.timestamp() % 60;
-    match limit {
-        "tokens_per_month" => ServiceError::QuotaExceeded(format!(
-            "the {plan} plan allows {} tokens per month and {used} are used or reserved; \
-             the quota resets at {}",
-            limits.tokens_per_month.unwrap_or_default(),
-            period_end.to_rfc3339()
-        )),
-        "spend_per_month" => ServiceError::QuotaExceeded(format!(
+    if limit == SPEND_PER_MONTH {
+        return ServiceError::QuotaExceeded(format!(
             "the {plan} plan allows {} micro-dollars of spend per month and {used} are used \
              or reserved; the quota resets at {}",
             limits.spend_per_month_micros.unwrap_or_default(),
             period_end.to_rfc3339()
-        )),
-        "requests_per_minute" => ServiceError::RateLimited(format!(
-            "the {plan} plan allows {} chat requests per minute; retry in {retry_seconds} s",
-            limits.requests_per_minute.unwrap_or_default()
-        )),
-        "tokens_per_minute" => ServiceError::RateLimited(format!(
-            "the {plan} plan allows {} tokens per minute and {used} are used or reserved; \
-             retry in {retry_seconds} s",
-            limits.tokens_per_minute.unwrap_or_default()
-        )),
-        other => ServiceError::internal(format!("unknown budget outcome {other:?}")),
+        ));
+    }
+    ServiceError::QuotaExceeded(format!(
+        "the {plan} plan allows {} tokens per month and {used} are used or reserved; the \
+         quota resets at {}",
+        limits.tokens_per_month.unwrap_or_default(),
+        period_end.to_rfc3339()
+    ))
+}
+
+/// The answer of [`RESERVE`].
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Reserved(RateStatus),
+    Seed,
+    OverMonth { limit: &'static str, used: i64 },
+    Wait { limit: &'static str, wait: Duration },
+    Never { limit: &'static str },
+}
+
+impl Reply {
+    fn parse(reply: &[String]) -> ServiceResult<Self> {
+        let malformed = || ServiceError::internal(format!("malformed budget reply {reply:?}"));
+        let number = |index: usize| -> ServiceResult<i64> {
+            reply
+                .get(index)
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(malformed)
+        };
+        let limit = |index: usize| -> ServiceResult<&'static str> {
+            let name = reply.get(index).ok_or_else(malformed)?;
+            [
+                TOKENS_PER_MONTH,
+                SPEND_PER_MONTH,
+                TENANT_REQUESTS,
+                TENANT_TOKENS,
+                KEY_REQUESTS,
+                KEY_TOKENS,
+            ]
+            .into_iter()
+            .find(|known| known == name)
+            .ok_or_else(malformed)
+        };
+        match reply.first().map(String::as_str) {
+            Some("ok") => {
+                let mut status = RateStatus::default();
+                for entry in reply[1..].chunks(4) {
+                    let [name, limit, remaining, reset_micros] = entry else {
+                        return Err(malformed());
+                    };
+                    let parse = |value: &String| value.parse::<i64>().map_err(|_| malformed());
+                    let allowance = Allowance {
+                        limit: parse(limit)?,
+                        remaining: parse(remaining)?.max(0),
+                        reset: Duration::from_micros(parse(reset_micros)?.max(0) as u64),
+                    };
+                    let slot = if is_request_limit(name) {
+                        &mut status.requests
+                    } else {
+                        &mut status.tokens
+                    };
+                    if slot.is_none_or(|current| allowance.remaining < current.remaining) {
+                        *slot = Some(allowance);
+                    }
+                }
+                Ok(Reply::Reserved(status))
+            }
+            Some("seed") => Ok(Reply::Seed),
+            Some("month") => Ok(Reply::OverMonth {
+                limit: limit(1)?,
+                used: number(2)?,
+            }),
+            Some("wait") => Ok(Reply::Wait {
+                limit: limit(1)?,
+                wait: Duration::from_micros(number(2)?.max(0) as u64),
+            }),
+            Some("never") => Ok(Reply::Never { limit: limit(1)? }),
+            _ => Err(malformed()),
+        }
     }
 }
 
 struct Keys {
     period: String,
-    minute: String,
+    tenant_requests: String,
+    tenant_tokens: String,
+    key_requests: String,
+    key_tokens: String,
     reservation: String,
 }
 
@@ -245,21 +564,25 @@ impl Keys {
     fn new(
         platform: &Platform,
         tenant_id: TenantId,
+        api_key: Option<KeyPayer>,
         period_start: DateTime<Utc>,
-        minute: i64,
         reservation_id: Uuid,
     ) -> Self {
         let tenant = tenant_id.as_uuid().to_string();
+        let redis = &platform.redis;
+        // Without a key, the key's limits are -1 and its keys are never read or written.
+        let key = api_key.map_or_else(|| "none".to_owned(), |key| key.id.to_string());
         Self {
-            period: platform.redis.key(&[
+            period: redis.key(&[
                 "budget",
                 &tenant,
                 "period",
                 &period_start.format("%Y-%m").to_string(),
             ]),
-            minute: platform
-                .redis
-                .key(&["budget", &tenant, "minute", &minute.to_string()]),
+            tenant_requests: redis.key(&["budget", &tenant, "rate", "requests"]),
+            tenant_tokens: redis.key(&["budget", &tenant, "rate", "tokens"]),
+            key_requests: redis.key(&["budget", &tenant, "api-key", &key, "requests"]),
+            key_tokens: redis.key(&["budget", &tenant, "api-key", &key, "tokens"]),
             reservation: reservation_key(platform, tenant_id, reservation_id),
         }
     }
@@ -274,21 +597,27 @@ fn reservation_key(platform: &Platform, tenant_id: TenantId, reservation_id: Uui
     ])
 }
 
-/// KEYS: period hash, minute hash, reservation hash. ARGV: tokens, cost, monthly token
-/// limit, monthly spend limit, requests per minute, tokens per minute (each -1 for none),
-/// period TTL, reservation TTL, and the seed tokens and spend (empty when not read yet).
-/// Returns `{"ok", 0}`, `{"seed", 0}` when the period hash must be seeded first, or the
-/// name of the exceeded limit with the amount already used or reserved.
+/// KEYS: period hash; the tenant's request and token limits; the API key's request and
+/// token limits; the reservation hash. ARGV: tokens, cost, monthly token limit, monthly
+/// spend limit, the tenant's requests and tokens per minute, the key's requests and tokens
+/// per minute (each -1 for none), period TTL, reservation TTL, and the seed tokens and
+/// spend (empty when not read yet).
+///
+/// Returns `{"ok", [name, limit, remaining, reset µs]...}` for each per-minute limit that
+/// applies, `{"seed"}` when the period hash must be seeded first, `{"month", name, used}`
+/// for a monthly limit, `{"wait", name, µs}` for a per-minute limit that has room after
+/// that wait, or `{"never", name}` for one that the request is larger than. Nothing is
+/// written unless every limit has room.
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local tokens = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  if ARGV[9] == '' then return {'seed', 0} end
-  redis.call('HSET', KEYS[1], 'used_tokens', ARGV[9], 'used_spend', ARGV[10],
+  if ARGV[11] == '' then return {'seed'} end
+  redis.call('HSET', KEYS[1], 'used_tokens', ARGV[11], 'used_spend', ARGV[12],
              'reserved_tokens', 0, 'reserved_spend', 0)
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
 end
 local period = redis.call('HMGET', KEYS[1], 'used_tokens', 'used_spend',
                           'reserved_tokens', 'reserved_spend')
@@ -296,59 +625,205 @@ local period_tokens = (tonumber(period[1]) or 0) + (tonumber(period[3]) or 0)
 local period_spend = (tonumber(period[2]) or 0) + (tonumber(period[4]) or 0)
 local limit_tokens = tonumber(ARGV[3])
 if limit_tokens >= 0 and period_tokens + tokens > limit_tokens then
-  return {'tokens_per_month', period_tokens}
+  return {'month', 'tokens_per_month', tostring(period_tokens)}
 end
 local limit_spend = tonumber(ARGV[4])
 if limit_spend >= 0 and period_spend + cost > limit_spend then
-  return {'spend_per_month', period_spend}
+  return {'month', 'spend_per_month', tostring(period_spend)}
 end
-local minute = redis.call('HMGET', KEYS[2], 'requests', 'tokens')
-local rpm = tonumber(ARGV[5])
-if rpm >= 0 and (tonumber(minute[1]) or 0) + 1 > rpm then
-  return {'requests_per_minute', tonumber(minute[1]) or 0}
+
+-- Each per-minute limit keeps its theoretical arrival time (TAT) in microseconds of
+-- Redis's clock. A request of cost c moves it c * 60 s / limit later, and is admitted
+-- when the TAT stays within a minute of now.
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local window = 60000000
+local limits = {
+  {KEYS[2], tonumber(ARGV[5]), 1, 'requests_per_minute'},
+  {KEYS[3], tonumber(ARGV[6]), tokens, 'tokens_per_minute'},
+  {KEYS[4], tonumber(ARGV[7]), 1, 'api_key_requests_per_minute'},
+  {KEYS[5], tonumber(ARGV[8]), tokens, 'api_key_tokens_per_minute'},
+}
+local arrivals = {}
+local refused, wait = nil, -1
+for i, limit in ipairs(limits) do
+  local per_minute = limit[2]
+  if per_minute >= 0 then
+    if per_minute == 0 or limit[3] > per_minute then return {'never', limit[4]} end
+    local tat = tonumber(redis.call('GET', limit[1])) or now
+    if tat < now then tat = now end
+    local arrival = tat + limit[3] * window / per_minute
+    if arrival - window > now then
+      if arrival - window - now > wait then refused, wait = limit[4], arrival - window - now end
+    else
+      arrivals[i] = arrival
+    end
+  end
 end
-local tpm = tonumber(ARGV[6])
-local minute_tokens = tonumber(minute[2]) or 0
-if tpm >= 0 and minute_tokens + tokens > tpm then
-  return {'tokens_per_minute', minute_tokens}
-end
+if refused then return {'wait', refused, string.format('%.0f', wait)} end
+
 redis.call('HINCRBY', KEYS[1], 'reserved_tokens', tokens)
 redis.call('HINCRBY', KEYS[1], 'reserved_spend', cost)
-redis.call('HINCRBY', KEYS[2], 'requests', 1)
-redis.call('HINCRBY', KEYS[2], 'tokens', tokens)
-redis.call('EXPIRE', KEYS[2], 120)
-redis.call('HSET', KEYS[3], 'tokens', tokens, 'cost', cost,
-           'period', KEYS[1], 'minute', KEYS[2])
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-return {'ok', 0}
+redis.call('HSET', KEYS[6], 'tokens', tokens, 'cost', cost, 'period', KEYS[1])
+local status = {'ok'}
+for i, limit in ipairs(limits) do
+  local arrival = arrivals[i]
+  if arrival then
+    local interval = window / limit[2]
+    redis.call('SET', limit[1], string.format('%.0f', arrival),
+               'PX', math.ceil((arrival - now) / 1000) + 1000)
+    if i % 2 == 0 then
+      -- The token limits get back what the reply does not use when it is settled.
+      redis.call('HSET', KEYS[6], 'refund:' .. limit[1], string.format('%.6f', interval))
+    end
+    table.insert(status, limit[4])
+    table.insert(status, tostring(limit[2]))
+    table.insert(status, string.format('%.0f', math.floor((window - (arrival - now)) / interval)))
+    table.insert(status, string.format('%.0f', arrival - now))
+  end
+end
+redis.call('EXPIRE', KEYS[6], ARGV[10])
+return status
 "#,
     )
 });
 
 /// KEYS: reservation hash. ARGV: real tokens and cost. Moves the reservation's amounts
-/// from reserved to used in its period, corrects its minute's token count, and deletes the
-/// reservation. Returns 1, or 0 when there was no reservation.
+/// from reserved to used in its period, gives the tokens it reserved and did not use back
+/// to its per-minute token limits (or takes the excess), and deletes the reservation.
+/// Returns 1, or 0 when there was no reservation.
 static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local reservation = redis.call('HMGET', KEYS[1], 'tokens', 'cost', 'period', 'minute')
-if not reservation[1] then return 0 end
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return 0 end
+local reservation = {}
+for i = 1, #fields, 2 do reservation[fields[i]] = fields[i + 1] end
+local reserved = tonumber(reservation['tokens'])
 local tokens = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
-local period = reservation[3]
+local period = reservation['period']
 if redis.call('EXISTS', period) == 1 then
   -- `0 - x` rather than `-x`: Lua turns `-0` into the string "-0", which HINCRBY rejects.
-  redis.call('HINCRBY', period, 'reserved_tokens', 0 - tonumber(reservation[1]))
-  redis.call('HINCRBY', period, 'reserved_spend', 0 - tonumber(reservation[2]))
+  redis.call('HINCRBY', period, 'reserved_tokens', 0 - reserved)
+  redis.call('HINCRBY', period, 'reserved_spend', 0 - tonumber(reservation['cost']))
   redis.call('HINCRBY', period, 'used_tokens', tokens)
   redis.call('HINCRBY', period, 'used_spend', cost)
 end
-local minute = reservation[4]
-if redis.call('EXISTS', minute) == 1 then
-  redis.call('HINCRBY', minute, 'tokens', tokens - tonumber(reservation[1]))
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+for field, interval in pairs(reservation) do
+  if string.sub(field, 1, 7) == 'refund:' then
+    local key = string.sub(field, 8)
+    local tat = tonumber(redis.call('GET', key))
+    if tat then
+      local arrival = tat - (reserved - tokens) * tonumber(interval)
+      if arrival <= now then
+        redis.call('DEL', key)
+      else
+        redis.call('SET', key, string.format('%.0f', arrival),
+                   'PX', math.ceil((arrival - now) / 1000) + 1000)
+      end
+    end
+  end
 end
 redis.call('DEL', KEYS[1])
 return 1
 "#,
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|value| value.to_string()).collect()
+    }
+
+    #[test]
+    fn reply_keeps_the_tighter_limit() {
+        let reply = strings(&[
+            "ok",
+            "requests_per_minute",
+            "60",
+            "40",
+            "20000000",
+            "api_key_requests_per_minute",
+            "10",
+            "3",
+            "42000000",
+            "tokens_per_minute",
+            "1000",
+            "900",
+            "6000000",
+        ]);
+        let Reply::Reserved(status) = Reply::parse(&reply).unwrap() else {
+            panic!("expected a reservation");
+        };
+        assert_eq!(
+            status.requests,
+            Some(Allowance {
+                limit: 10,
+                remaining: 3,
+                reset: Duration::from_secs(42),
+            })
+        );
+        assert_eq!(
+            status.tokens,
+            Some(Allowance {
+                limit: 1000,
+                remaining: 900,
+                reset: Duration::from_secs(6),
+            })
+        );
+    }
+
+    #[test]
+    fn reply_names_the_refusing_limit() {
+        assert_eq!(
+            Reply::parse(&strings(&["wait", "api_key_tokens_per_minute", "1500001"])).unwrap(),
+            Reply::Wait {
+                limit: KEY_TOKENS,
+                wait: Duration::from_micros(1_500_001),
+            }
+        );
+        assert_eq!(
+            Reply::parse(&strings(&["month", "spend_per_month", "12"])).unwrap(),
+            Reply::OverMonth {
+                limit: SPEND_PER_MONTH,
+                used: 12,
+            }
+        );
+        assert!(Reply::parse(&strings(&["wait", "made_up", "1"])).is_err());
+        assert!(Reply::parse(&strings(&["ok", "requests_per_minute", "1"])).is_err());
+    }
+
+    #[test]
+    fn key_limits_take_the_lower_value() {
+        let mut plan = crate::plans::defaults(entity::PlanKind::Pro);
+        plan.api_key_requests_per_minute = Some(100);
+        plan.api_key_tokens_per_minute = None;
+        let key = KeyPayer {
+            id: Uuid::nil(),
+            own: MinuteLimits {
+                requests_per_minute: Some(500),
+                tokens_per_minute: Some(2_000),
+            },
+        };
+        assert_eq!(
+            key.limits(&plan),
+            MinuteLimits {
+                requests_per_minute: Some(100),
+                tokens_per_minute: Some(2_000),
+            }
+        );
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds(Duration::from_millis(5_001)), 6);
+        assert_eq!(whole_seconds(Duration::from_secs(5)), 5);
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+    }
+}

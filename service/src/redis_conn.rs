@@ -8,6 +8,16 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
+/// Whether `error` means Redis could not be reached or did not answer, as opposed to an
+/// error in a command that Redis did run.
+pub fn is_unreachable(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_unrecoverable_error()
+}
+
 /// The process's Redis client. The shared connection is made on first use, so the api
 /// starts (and reports Redis as down on `/health`) while Redis is unreachable.
 #[derive(Clone)]

@@ -71,14 +71,14 @@ fn assert_wrong_password(reply: &Reply) {
     );
 }
 
-/// Checks a RATE_LIMITED reply and returns its `retryAfterSeconds`.
+/// Checks a RATE_LIMITED reply and returns its `retryAfter`.
 fn assert_rate_limited(reply: &Reply, limited_by: &str, max_wait: u64) -> u64 {
     assert_eq!(reply.status, 429, "{:#}", reply.body);
     assert_eq!(error_code(&reply.body), "RATE_LIMITED", "{:#}", reply.body);
     assert!(reply.body.get("data").is_none(), "{:#}", reply.body);
-    let seconds = reply.body["errors"][0]["extensions"]["retryAfterSeconds"]
+    let seconds = reply.body["errors"][0]["extensions"]["retryAfter"]
         .as_u64()
-        .expect("retryAfterSeconds");
+        .expect("retryAfter");
     assert!((1..=max_wait).contains(&seconds), "{seconds}");
     assert_eq!(
         reply.retry_after.as_deref(),

@@ -59,8 +59,13 @@ pub enum TenantState {
 /// The limits that apply to a tenant; null means no limit.
 #[derive(SimpleObject)]
 pub struct Limits {
+    /// Chat requests per minute: replies and each model call of an agent's tool loop.
     pub requests_per_minute: Option<BigInt>,
     pub tokens_per_minute: Option<BigInt>,
+    /// Chat requests per minute of each API key; a key may set a lower limit of its own.
+    pub api_key_requests_per_minute: Option<BigInt>,
+    /// Tokens per minute of each API key; a key may set a lower limit of its own.
+    pub api_key_tokens_per_minute: Option<BigInt>,
     pub tokens_per_month: Option<BigInt>,
     /// Micro-dollars per billing period.
     pub spend_per_month_micros: Option<BigInt>,
@@ -75,6 +80,8 @@ impl From<PlanLimits> for Limits {
         Self {
             requests_per_minute: limits.requests_per_minute.map(BigInt),
             tokens_per_minute: limits.tokens_per_minute.map(BigInt),
+            api_key_requests_per_minute: limits.api_key_requests_per_minute.map(BigInt),
+            api_key_tokens_per_minute: limits.api_key_tokens_per_minute.map(BigInt),
             tokens_per_month: limits.tokens_per_month.map(BigInt),
             spend_per_month_micros: limits.spend_per_month_micros.map(BigInt),
             max_agents: limits.max_agents.map(BigInt),
@@ -128,6 +135,8 @@ pub struct SetTenantPlanInput {
     /// The tenant's own limits; each one left null takes the plan's default.
     pub requests_per_minute: Option<BigInt>,
     pub tokens_per_minute: Option<BigInt>,
+    pub api_key_requests_per_minute: Option<BigInt>,
+    pub api_key_tokens_per_minute: Option<BigInt>,
     pub tokens_per_month: Option<BigInt>,
     pub spend_per_month_micros: Option<BigInt>,
     pub max_agents: Option<BigInt>,
@@ -194,6 +203,8 @@ impl AdminMutation {
             plan: input.plan.into(),
             requests_per_minute: input.requests_per_minute.map(|value| value.0),
             tokens_per_minute: input.tokens_per_minute.map(|value| value.0),
+            api_key_requests_per_minute: input.api_key_requests_per_minute.map(|value| value.0),
+            api_key_tokens_per_minute: input.api_key_tokens_per_minute.map(|value| value.0),
             tokens_per_month: input.tokens_per_month.map(|value| value.0),
             spend_per_month_micros: input.spend_per_month_micros.map(|value| value.0),
             max_agents: input.max_agents.map(|value| value.0),

@@ -3,10 +3,12 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use service::api_keys::{self, ApiKey as StoredKey, ApiKeyScope as Scope};
+use service::quota::MinuteLimits;
 
 use super::{
     context::{caller, parse_id, platform},
     error::GqlResult,
+    scalars::BigInt,
 };
 
 /// A permission of an API key. A key acts with the highest role among its scopes, never
@@ -52,6 +54,11 @@ pub struct ApiKey {
     /// The member the key acts for.
     pub created_by_id: ID,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key's own limit of chat requests per minute; null for the plan's limit for each
+    /// key. The tenant's limits apply as well.
+    pub requests_per_minute: Option<BigInt>,
+    /// The key's own limit of tokens per minute; null for the plan's limit for each key.
+    pub tokens_per_minute: Option<BigInt>,
     /// Last request made with the key, recorded at most once a minute.
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -67,6 +74,8 @@ impl From<StoredKey> for ApiKey {
             scopes: key.scopes.into_iter().map(Into::into).collect(),
             created_by_id: key.model.created_by.into(),
             expires_at: key.model.expires_at,
+            requests_per_minute: key.model.requests_per_minute.map(BigInt),
+            tokens_per_minute: key.model.tokens_per_minute.map(BigInt),
             last_used_at: key.model.last_used_at,
             revoked_at: key.model.revoked_at,
             created_at: key.model.created_at,
@@ -83,6 +92,12 @@ pub struct CreateApiKeyInput {
     /// When the key stops working, at most 730 days ahead; null for a key that lasts until
     /// it is revoked.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A limit of chat requests per minute for this key, at most the plan's limit for each
+    /// key; null for the plan's.
+    pub requests_per_minute: Option<BigInt>,
+    /// A limit of tokens per minute for this key, at most the plan's limit for each key;
+    /// null for the plan's.
+    pub tokens_per_minute: Option<BigInt>,
 }
 
 #[derive(SimpleObject)]
@@ -134,6 +149,10 @@ impl ApiKeyMutation {
             &input.name,
             &scopes,
             input.expires_at,
+            MinuteLimits {
+                requests_per_minute: input.requests_per_minute.map(|value| value.0),
+                tokens_per_minute: input.tokens_per_minute.map(|value| value.0),
+            },
         )
         .await
         .gql()?;

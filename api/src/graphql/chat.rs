@@ -10,6 +10,7 @@ use super::{
     context::{caller, parse_id, platform},
     conversations::{FinishReason, Message, MessageStatus},
     error::{GqlResult, to_graphql_error},
+    rate_headers,
     scalars::BigInt,
 };
 
@@ -180,9 +181,10 @@ impl ChatMutation {
         input: SendMessageInput,
     ) -> async_graphql::Result<SendMessagePayload> {
         let conversation_id = parse_id("conversationId", &input.conversation_id)?;
-        let sent = chat::send_message(platform(ctx), caller(ctx)?, conversation_id, &input.content)
-            .await
-            .gql()?;
+        let sent =
+            chat::send_message(platform(ctx), caller(ctx)?, conversation_id, &input.content).await;
+        rate_headers::set_for(ctx, &sent, |sent| &sent.rate);
+        let sent = sent.gql()?;
         Ok(SendMessagePayload {
             user_message: sent.user_message.into(),
             assistant_message: sent.assistant_message.into(),

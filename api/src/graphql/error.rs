@@ -25,6 +25,9 @@ pub mod code {
     pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
 }
 
+/// The extension of a RATE_LIMITED error that holds the whole seconds to wait.
+pub const RETRY_AFTER: &str = "retryAfter";
+
 /// Converts a service error. Internal faults are logged here, once, and reach the client
 /// without detail.
 pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
@@ -33,7 +36,7 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
         ServiceError::Forbidden(_) => code::FORBIDDEN,
         ServiceError::NotFound { .. } => code::NOT_FOUND,
         ServiceError::InvalidInput { .. } => code::BAD_USER_INPUT,
-        ServiceError::RateLimited(_) => code::RATE_LIMITED,
+        ServiceError::RateLimited { .. } => code::RATE_LIMITED,
         ServiceError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
         ServiceError::Provider(_) => code::PROVIDER_ERROR,
         ServiceError::Unavailable(_) => code::UNAVAILABLE,
@@ -58,6 +61,10 @@ pub fn to_graphql_error(service_error: ServiceError) -> async_graphql::Error {
             ServiceError::SubscriberTooSlow { resume_after } => {
                 extensions.set("resumeAfter", resume_after.as_str());
             }
+            ServiceError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => extensions.set(RETRY_AFTER, *retry_after_seconds),
             _ => {}
         }
     })

@@ -24,6 +24,7 @@ pub mod members;
 pub mod metrics;
 pub mod prices;
 pub mod provider_health;
+pub mod rate_headers;
 pub mod scalars;
 pub mod sign_in_guard;
 pub mod tasks;

@@ -122,7 +122,7 @@ fn throttled_error(throttled: Throttled) -> ServerError {
     );
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", code::RATE_LIMITED);
-    extensions.set("retryAfterSeconds", seconds);
+    extensions.set(super::error::RETRY_AFTER, seconds);
     error.extensions = Some(extensions);
     error
 }

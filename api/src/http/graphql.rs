@@ -10,7 +10,8 @@
 //! - Malformed parameters get 400. Errors raised before execution (syntax, validation,
 //!   limits) get 400 with `application/graphql-response+json`, and 200 with
 //!   `application/json`. Their body has no `data` entry. Throttled sign-ins get 429 with
-//!   `Retry-After` in either format. An operation that ran gets 200.
+//!   `Retry-After` in either format. An operation that ran gets 200, with `Retry-After`
+//!   when a per-minute limit refused it.
 
 use std::collections::BTreeMap;
 
@@ -39,7 +40,10 @@ use service::RequestOrigin;
 use crate::{
     graphiql,
     graphql::{
-        context::Caller, document::selected_operation, error::code, execution::ExecutionStarted,
+        context::Caller,
+        document::selected_operation,
+        error::{RETRY_AFTER, code},
+        execution::ExecutionStarted,
         sign_in_guard::ClientIp,
     },
 };
@@ -288,7 +292,7 @@ fn single_response(format: ResponseFormat, outcome: &Outcome) -> Response {
     response
 }
 
-/// `retryAfterSeconds` of the first RATE_LIMITED error.
+/// `retryAfter` of the first RATE_LIMITED error.
 fn retry_after_seconds(errors: &[ServerError]) -> Option<u64> {
     errors.iter().find_map(|error| {
         let extensions = error.extensions.as_ref()?;
@@ -299,7 +303,7 @@ fn retry_after_seconds(errors: &[ServerError]) -> Option<u64> {
         if !is_rate_limited {
             return None;
         }
-        match extensions.get("retryAfterSeconds")? {
+        match extensions.get(RETRY_AFTER)? {
             async_graphql::Value::Number(seconds) => seconds.as_u64(),
             _ => None,
         }
@@ -441,7 +445,7 @@ mod tests {
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", code);
         if let Some(seconds) = retry_after {
-            extensions.set("retryAfterSeconds", seconds);
+            extensions.set(RETRY_AFTER, seconds);
         }
         error.extensions = Some(extensions);
         error

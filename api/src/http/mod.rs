@@ -33,7 +33,7 @@ use tracing::{info_span, warn};
 
 use crate::{
     graphiql,
-    graphql::{AppSchema, build_schema},
+    graphql::{AppSchema, build_schema, rate_headers},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -172,7 +172,12 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_origin(AllowOrigin::list(allowed))
             .allow_methods([Method::GET, Method::POST])
             .allow_headers(headers)
-            .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+            .expose_headers(
+                [REQUEST_ID, header::RETRY_AFTER]
+                    .into_iter()
+                    .chain(rate_headers::ALL.map(HeaderName::from_static))
+                    .collect::<Vec<_>>(),
+            )
             .max_age(CORS_MAX_AGE),
     )
 }

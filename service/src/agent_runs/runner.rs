@@ -36,7 +36,7 @@ use crate::webhooks::{self, EventType, Outbox};
 use crate::{
     Platform, RequestContext, TenantId,
     chat::{self, ResolvedProvider, budget, generation},
-    error::ServiceResult,
+    error::{ServiceError, ServiceResult},
     jobs::{CountUsage, RunAgent},
     metrics, prices,
     tools::{
@@ -275,6 +275,7 @@ impl<'a> Runner<'a> {
             role: member.role,
             request_id: run.request_id.clone().unwrap_or_default(),
             api_key_id: None,
+            api_key_limits: Default::default(),
             client_ip: None,
         };
         if member.role == Role::Viewer {
@@ -535,19 +536,45 @@ impl<'a> Runner<'a> {
             tools: self.tools.definitions(),
         };
         let reservation = Uuid::now_v7();
-        let txn = self.platform.tenant_tx(self.tenant_id()).await?;
-        let reserved = budget::reserve_for(
-            self.platform,
-            &txn,
-            self.tenant_id(),
-            self.provider_kind,
-            &request,
-            reservation,
-        )
-        .await;
-        txn.commit().await?;
+        let reserved = loop {
+            let txn = self.platform.tenant_tx(self.tenant_id()).await?;
+            let reserved = budget::reserve_for(
+                self.platform,
+                &txn,
+                self.tenant_id(),
+                None,
+                self.provider_kind,
+                &request,
+                reservation,
+            )
+            .await;
+            txn.commit().await?;
+            // A run waits for room in a per-minute limit, within its time limit.
+            let Err(ServiceError::RateLimited {
+                retry_after_seconds,
+                ..
+            }) = &reserved
+            else {
+                break reserved;
+            };
+            let wait = Duration::from_secs(*retry_after_seconds);
+            let remaining = (self.deadline - Utc::now()).to_std().unwrap_or_default();
+            if wait >= remaining {
+                break reserved;
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => {
+                    return Ok(ModelStep {
+                        text: String::new(),
+                        calls: Vec::new(),
+                        end: Some(self.stopped().unwrap_or(End::Cancelled)),
+                    });
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
         match reserved {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(error) if error.is_internal() => return Err(error),
             Err(error) => {
                 return Ok(ModelStep {

@@ -301,37 +301,43 @@ pub async fn me(platform: &Platform, ctx: &RequestContext) -> ServiceResult<Me> 
 
 /// Verifies an access token and turns it into the request's context. Costs one Redis
 /// round trip (revoked session, changed role and suspended tenant together) and no
-/// database query.
+/// database query. While Redis is unreachable, the same facts are read from the database.
 pub async fn authenticate(
     platform: &Platform,
     token: &str,
     request_id: String,
 ) -> ServiceResult<RequestContext> {
     let claims = platform.tokens.verify(token)?;
-    let mut redis = platform.redis.shared().await?;
-    let (revoked, changed_role, suspended): (Option<String>, Option<String>, Option<String>) =
+    let checked: redis::RedisResult<(Option<String>, Option<String>, Option<String>)> = async {
+        let mut redis = platform.redis.shared().await?;
         redis::cmd("MGET")
             .arg(revoked_key(platform, claims.sid))
             .arg(role_key(platform, claims.tid, claims.sub))
             .arg(admin::suspended_key(platform, claims.tid))
             .query_async(&mut redis)
-            .await?;
-    if revoked.is_some() {
-        return Err(ServiceError::Unauthenticated(
-            "session has been revoked".into(),
-        ));
+            .await
     }
-    if suspended.is_some() {
-        return Err(ServiceError::Forbidden(admin::SUSPENDED.into()));
-    }
-    let role = match changed_role.as_deref() {
-        None => claims.role,
-        Some(REMOVED) => {
-            return Err(ServiceError::Unauthenticated(
-                "your membership of this tenant has ended".into(),
-            ));
+    .await;
+    let role = match checked {
+        Ok((revoked, changed_role, suspended)) => {
+            if revoked.is_some() {
+                return Err(ServiceError::Unauthenticated(
+                    "session has been revoked".into(),
+                ));
+            }
+            if suspended.is_some() {
+                return Err(ServiceError::Forbidden(admin::SUSPENDED.into()));
+            }
+            match changed_role.as_deref() {
+                None => claims.role,
+                Some(REMOVED) => return Err(membership_ended()),
+                Some(name) => parse_role(name)?,
+            }
         }
-        Some(name) => parse_role(name)?,
+        Err(error) if crate::redis_conn::is_unreachable(&error) => {
+            current_role(platform, claims.sid, claims.sub, TenantId::new(claims.tid)).await?
+        }
+        Err(error) => return Err(error.into()),
     };
     Ok(RequestContext {
         tenant_id: TenantId::new(claims.tid),
@@ -340,8 +346,43 @@ pub async fn authenticate(
         role,
         request_id,
         api_key_id: None,
+        api_key_limits: Default::default(),
         client_ip: None,
     })
+}
+
+/// Reads from the database what [`authenticate`] reads from Redis: that the session is not
+/// revoked, the tenant not suspended, and the member's current role.
+async fn current_role(
+    platform: &Platform,
+    session_id: Uuid,
+    user_id: Uuid,
+    tenant_id: TenantId,
+) -> ServiceResult<Role> {
+    let txn = platform.account_tx(user_id, Some(tenant_id)).await?;
+    let session = session::Entity::find_by_id(session_id).one(&txn).await?;
+    if session.is_none_or(|session| session.revoked_at.is_some()) {
+        return Err(ServiceError::Unauthenticated(
+            "session has been revoked".into(),
+        ));
+    }
+    let tenant = tenant::Entity::find_by_id(tenant_id.as_uuid())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ServiceError::Unauthenticated("tenant no longer exists".into()))?;
+    admin::check_active(&tenant)?;
+    let membership = membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(tenant_id.as_uuid()))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(membership_ended)?;
+    txn.commit().await?;
+    Ok(membership.role)
+}
+
+fn membership_ended() -> ServiceError {
+    ServiceError::Unauthenticated("your membership of this tenant has ended".into())
 }
 
 /// Value of a role key after the member was removed.

@@ -9,7 +9,7 @@ use crate::{
     Platform, TenantId,
     error::{ServiceError, ServiceResult},
     plans, prices,
-    quota::{self, Estimate},
+    quota::{self, Estimate, KeyPayer, RateStatus},
     tenant_settings,
 };
 
@@ -20,15 +20,17 @@ pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
 
 /// Checks that the tenant's settings still allow the provider and model, then reserves the
 /// reply's largest possible usage, priced at the tenant's price for the model, against the
-/// tenant's plan limits. `db` is a transaction of the tenant's.
+/// tenant's plan limits and those of `api_key`, the key the request was made with. `db` is
+/// a transaction of the tenant's.
 pub async fn reserve_for<C: ConnectionTrait>(
     platform: &Platform,
     db: &C,
     tenant_id: TenantId,
+    api_key: Option<KeyPayer>,
     provider: ProviderKind,
     request: &ChatRequest,
     reply_id: Uuid,
-) -> ServiceResult<()> {
+) -> ServiceResult<RateStatus> {
     // NOTE: three statements on the chat path; one query joining plan, settings and
     // price would save two round trips.
     let limits = plans::limits_for(db, tenant_id).await?;
@@ -53,7 +55,10 @@ pub async fn reserve_for<C: ConnectionTrait>(
         tokens: maximum.input_tokens + maximum.output_tokens,
         cost_micros: price.map_or(0, |price| pricing::cost_micros(&price, &maximum)),
     };
-    quota::reserve(platform, db, tenant_id, &limits, reply_id, estimate).await
+    quota::reserve(
+        platform, db, tenant_id, &limits, api_key, reply_id, estimate,
+    )
+    .await
 }
 
 /// Settles the reply's reservation with its real usage. A model without a price counts

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     Platform, RequestContext, TenantId,
     credentials::EndpointOwner,
-    error::ServiceResult,
+    error::{ServiceError, ServiceResult},
     jobs::CountUsage,
     live::Change,
     metrics, prices, provider_health,
@@ -359,18 +359,38 @@ async fn reserve_step(
     reservation: Uuid,
 ) -> ServiceResult<()> {
     let tenant_id = TenantId::new(generation.tenant_id);
-    let txn = platform.tenant_tx(tenant_id).await?;
-    budget::reserve_for(
-        platform,
-        &txn,
-        tenant_id,
-        generation.provider_kind,
-        request,
-        reservation,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(())
+    let api_key = generation
+        .tools
+        .as_ref()
+        .and_then(|tools| tools.ctx.key_payer());
+    // The reply was admitted, so a later call waits for room in a per-minute limit, up to
+    // a minute, rather than failing the reply.
+    let mut waited = Duration::ZERO;
+    loop {
+        let txn = platform.tenant_tx(tenant_id).await?;
+        let reserved = budget::reserve_for(
+            platform,
+            &txn,
+            tenant_id,
+            api_key,
+            generation.provider_kind,
+            request,
+            reservation,
+        )
+        .await;
+        txn.commit().await?;
+        match reserved {
+            Err(ServiceError::RateLimited {
+                retry_after_seconds,
+                ..
+            }) if waited < MAX_STEP_WAIT => {
+                let wait = Duration::from_secs(retry_after_seconds).min(MAX_STEP_WAIT - waited);
+                tokio::time::sleep(wait).await;
+                waited += wait;
+            }
+            reserved => return reserved.map(|_| ()),
+        }
+    }
 }
 
 /// Reads the provider stream, publishing each text delta as it arrives.
@@ -491,6 +511,8 @@ const SHUT_DOWN: &str = "the server shut down before the reply finished";
 
 /// Provider calls made to open one stream, the first included.
 const OPEN_ATTEMPTS: u32 = 3;
+/// Longest wait for room in a per-minute limit before a further model call of a reply.
+const MAX_STEP_WAIT: Duration = Duration::from_secs(60);
 /// Delay before the first retry; it doubles with each further attempt.
 const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);
 /// Longest wait before a retry. A provider asking for longer fails the reply at once.

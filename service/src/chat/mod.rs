@@ -45,6 +45,8 @@ use generation::GenerationTools;
 pub struct SentMessage {
     pub user_message: message::Model,
     pub assistant_message: message::Model,
+    /// What the per-minute limits have left after this message's reply was admitted.
+    pub rate: crate::quota::RateStatus,
 }
 
 /// Whether this platform has an adapter for `kind`.
@@ -213,10 +215,11 @@ pub async fn send_message(
     // is reserved before anything is stored, so a request over a limit leaves no message.
     let user_message_id = Uuid::now_v7();
     let assistant_id = Uuid::now_v7();
-    budget::reserve_for(
+    let rate = budget::reserve_for(
         platform,
         &txn,
         ctx.tenant_id,
+        ctx.key_payer(),
         provider_kind,
         &request,
         assistant_id,
@@ -286,6 +289,7 @@ pub async fn send_message(
     Ok(SentMessage {
         user_message,
         assistant_message,
+        rate,
     })
 }
 
