@@ -45,7 +45,7 @@ pub struct CreateAgent {
     /// Tokens the model's context holds; the platform's setting when `None`.
     pub context_window_tokens: Option<i32>,
     /// Seconds a completed reply stays in the response cache; `None` caches replies only
-    /// when a message asks for it.
+    /// for messages sent with `cache: true`.
     pub response_cache_ttl_seconds: Option<i32>,
 }
 

@@ -1,4 +1,4 @@
-//! Response cache: an identical request of the same tenant is answered from Redis without a
+//! Response cache: an identical request of the same tenant is served from Redis without a
 //! provider call, streamed like a live reply and recorded with no cost. Any change of the
 //! request, an expired entry or another tenant misses.
 
@@ -127,7 +127,7 @@ async fn stats(app: &TestApp, owner: &Session, agent_id: Option<&str>) -> Value 
     data["responseCacheStats"].clone()
 }
 
-/// The text deltas of a reply's stream, and its final content.
+/// Returns the text deltas of a reply's stream and its final outcome.
 async fn streamed(app: &TestApp, owner: &Session, message_id: &Value) -> (Vec<String>, Value) {
     let events = collect_subscription(
         &app.ws_url(),

@@ -51,8 +51,8 @@ pub struct Generation {
     pub fallback: Option<Fallback>,
     /// The agent's tools, when it has any; the reply then loops through tool calls.
     pub tools: Option<GenerationTools>,
-    /// Where the reply is looked up before any provider call and stored once complete, or
-    /// `None` when the response cache is off for it.
+    /// The cache slot that the reply is looked up in before any provider call and stored in
+    /// once complete, or `None` when the response cache is off for it.
     pub response_cache: Option<CacheSlot>,
 }
 
@@ -256,7 +256,7 @@ async fn run(
             )
         });
         let Some(tools) = tools.filter(|_| limit.is_none()) else {
-            // Only the answer of a single model call that called no tools is cached.
+            // Only the reply of a single model call that called no tools is cached.
             let cacheable = generation.response_cache.as_ref().filter(|_| {
                 step == 1
                     && calls.is_empty()

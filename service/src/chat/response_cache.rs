@@ -33,7 +33,7 @@ const KEY_FORMAT_VERSION: u32 = 1;
 /// Metrics label of this cache.
 const METRICS_LABEL: &str = "response";
 
-/// Where a reply is looked up and stored, and how long it is kept.
+/// The Redis key under which a reply is looked up and stored, and its time-to-live.
 #[derive(Debug, Clone)]
 pub struct CacheSlot {
     /// Redis key: `<prefix>:response-cache:<tenant id>:<hex SHA-256>`.
