@@ -232,6 +232,8 @@ async fn run(
         return Ok(());
     }
     // A reply's lookup is marked on its first usage record, so each lookup counts once.
+    // NOTE: a miss whose reply writes no usage record (the provider never accepted the
+    // request) is missing from the hit rate.
     let mut cache_lookup = generation
         .response_cache
         .as_ref()
