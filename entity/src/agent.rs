@@ -41,6 +41,9 @@ pub struct Model {
     pub context_messages: Option<i32>,
     /// Tokens the model's context holds, or `None` for the platform's setting.
     pub context_window_tokens: Option<i32>,
+    /// Seconds a completed reply stays in the response cache, or `None` when the agent's
+    /// replies are cached only on request.
+    pub response_cache_ttl_seconds: Option<i32>,
     /// Author of the agent, set to `None` when that user is deleted.
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,

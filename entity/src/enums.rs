@@ -271,3 +271,18 @@ pub enum ToolExecutionStatus {
     #[sea_orm(string_value = "unknown")]
     Unknown,
 }
+
+/// Outcome of a reply's lookup in the response cache.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseCacheLookup {
+    /// The reply was served from the cache without a provider call.
+    #[sea_orm(string_value = "hit")]
+    Hit,
+    /// The cache had no reply for the request, so the provider was called.
+    #[sea_orm(string_value = "miss")]
+    Miss,
+}

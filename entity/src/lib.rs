@@ -34,6 +34,6 @@ pub mod webhook_event;
 pub mod webhook_message;
 
 pub use enums::{
-    AgentRunStatus, FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority,
-    TaskStatus, TenantStatus, ToolExecutionStatus,
+    AgentRunStatus, FinishReason, MessageRole, MessageStatus, PlanKind, ResponseCacheLookup, Role,
+    TaskPriority, TaskStatus, TenantStatus, ToolExecutionStatus,
 };

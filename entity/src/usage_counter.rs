@@ -18,6 +18,9 @@ pub struct Model {
     pub record_count: i64,
     /// Records among them whose model had no known price, so their cost is missing.
     pub unpriced_record_count: i64,
+    /// Input and output tokens of response cache hits, which `input_tokens` and
+    /// `output_tokens` include and the monthly token quota leaves out.
+    pub response_cache_hit_tokens: i64,
     pub updated_at: DateTimeUtc,
 }
 

@@ -31,6 +31,10 @@ pub struct Model {
     pub price_known: bool,
     /// True when the token counts were estimated from the text because the provider sent none.
     pub estimated: bool,
+    /// Outcome of the reply's response cache lookup, or `None` when the reply made none. A
+    /// reply's lookup is marked on its first usage record only, so hits divided by marked
+    /// records is the hit rate.
+    pub response_cache: Option<crate::ResponseCacheLookup>,
     pub created_at: DateTimeUtc,
     /// Time the record was added to its `usage_counters` row, or `None` while it is pending.
     pub counted_at: Option<DateTimeUtc>,

@@ -7,9 +7,9 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{
-    FinishReason, MessageRole, MessageStatus, PlanKind, Role, TaskPriority, TaskStatus,
-    TenantStatus, agent, conversation, membership, message, session, task, tenant, tenant_plan,
-    usage_counter, usage_record, user,
+    FinishReason, MessageRole, MessageStatus, PlanKind, ResponseCacheLookup, Role, TaskPriority,
+    TaskStatus, TenantStatus, agent, conversation, membership, message, session, task, tenant,
+    tenant_plan, usage_counter, usage_record, user,
 };
 use migration::{ensure_database, migrate};
 use sea_orm::{
@@ -422,6 +422,7 @@ impl Seed {
             run_timeout_seconds: 120,
             context_messages: Some(6),
             context_window_tokens: Some(32_000),
+            response_cache_ttl_seconds: Some(2_592_000),
             created_by: Some(user.id),
             created_at: now,
             updated_at: now,
@@ -482,6 +483,7 @@ impl Seed {
             cost_micros: LARGE + 2,
             price_known: false,
             estimated: true,
+            response_cache: Some(ResponseCacheLookup::Hit),
             created_at: now,
             counted_at: Some(now),
         };
@@ -493,6 +495,7 @@ impl Seed {
             cost_micros: LARGE + 2,
             record_count: LARGE + 3,
             unpriced_record_count: LARGE + 4,
+            response_cache_hit_tokens: LARGE + 5,
             updated_at: now,
         };
 

@@ -14,6 +14,7 @@ use crate::{
     Platform, RequestContext,
     audit::{self, Action, Target, TargetType},
     chat::provider_available,
+    config::MAX_RESPONSE_CACHE_TTL_SECONDS,
     error::{ServiceError, ServiceResult},
     pagination::{Order, Page, PageRequest, fetch_tenant_page},
     plans, tenant_settings, tools,
@@ -43,6 +44,9 @@ pub struct CreateAgent {
     pub context_messages: Option<i32>,
     /// Tokens the model's context holds; the platform's setting when `None`.
     pub context_window_tokens: Option<i32>,
+    /// Seconds a completed reply stays in the response cache; `None` caches replies only
+    /// for messages sent with `cache: true`.
+    pub response_cache_ttl_seconds: Option<i32>,
 }
 
 /// Model calls an agent run may make unless the agent sets its own limit.
@@ -74,6 +78,8 @@ pub struct UpdateAgent {
     pub context_messages: Option<Option<i32>>,
     /// `Some(None)` returns to the platform's setting.
     pub context_window_tokens: Option<Option<i32>>,
+    /// `Some(None)` turns the response cache off for the agent's replies.
+    pub response_cache_ttl_seconds: Option<Option<i32>>,
 }
 
 pub async fn create(
@@ -100,6 +106,7 @@ pub async fn create(
     let max_steps = check_max_steps(input.max_steps.unwrap_or(DEFAULT_MAX_STEPS))?;
     let context_messages = check_context_messages(input.context_messages)?;
     let context_window_tokens = check_context_window(input.context_window_tokens)?;
+    let response_cache_ttl_seconds = check_response_cache_ttl(input.response_cache_ttl_seconds)?;
     let run_timeout_seconds = check_run_timeout(
         input
             .run_timeout_seconds
@@ -132,6 +139,7 @@ pub async fn create(
         run_timeout_seconds: Set(run_timeout_seconds),
         context_messages: Set(context_messages),
         context_window_tokens: Set(context_window_tokens),
+        response_cache_ttl_seconds: Set(response_cache_ttl_seconds),
         created_by: Set(Some(ctx.user_id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -220,6 +228,9 @@ pub async fn update(
     }
     if let Some(tokens) = input.context_window_tokens {
         active.context_window_tokens = Set(check_context_window(tokens)?);
+    }
+    if let Some(seconds) = input.response_cache_ttl_seconds {
+        active.response_cache_ttl_seconds = Set(check_response_cache_ttl(seconds)?);
     }
     active.updated_at = Set(Utc::now());
 
@@ -416,6 +427,19 @@ fn check_context_window(tokens: Option<i32>) -> ServiceResult<Option<i32>> {
                 CONTEXT_WINDOW_RANGE.end()
             ),
         )),
+        other => Ok(other),
+    }
+}
+
+fn check_response_cache_ttl(seconds: Option<i32>) -> ServiceResult<Option<i32>> {
+    let maximum = MAX_RESPONSE_CACHE_TTL_SECONDS;
+    match seconds {
+        Some(value) if !(1..=maximum).contains(&u64::try_from(value).unwrap_or(0)) => {
+            Err(ServiceError::invalid(
+                "responseCacheTtlSeconds",
+                format!("must be between 1 and {maximum} (got {value})"),
+            ))
+        }
         other => Ok(other),
     }
 }

@@ -74,6 +74,9 @@ pub struct Settings {
     pub context_window_tokens: u64,
     /// How long a finished generation's deltas stay readable in Redis.
     pub stream_ttl: Duration,
+    /// How long a reply cached on request stays in the response cache when its agent sets
+    /// no time-to-live, or the conversation has no agent.
+    pub response_cache_ttl: Duration,
     pub sweep_interval: Duration,
     /// How long a worker holds an agent run without renewing its lease. A run whose
     /// worker died is resumed by another one after this long.
@@ -184,6 +187,8 @@ pub struct WebhookSettings {
 
 /// Minimum days of raw usage records kept: a billing month plus a few days of margin.
 pub const MIN_USAGE_RETENTION_DAYS: u32 = 35;
+/// Longest time a reply may stay in the response cache: 30 days.
+pub const MAX_RESPONSE_CACHE_TTL_SECONDS: u64 = 2_592_000;
 
 /// The parser of async-graphql 7 rejects selection sets nested deeper than this, so a
 /// larger GRAPHQL_MAX_DEPTH could never be reached.
@@ -391,6 +396,7 @@ impl Settings {
             context_messages: parse_or("CONTEXT_MESSAGES", 20)?,
             context_window_tokens: parse_or("CONTEXT_WINDOW_TOKENS", 128_000)?,
             stream_ttl: seconds("STREAM_TTL_SECONDS", 3600)?,
+            response_cache_ttl: seconds("RESPONSE_CACHE_TTL_SECONDS", 3600)?,
             sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 60)?,
             agent_run_lease: seconds("AGENT_RUN_LEASE_SECONDS", 30)?,
             agent_run_concurrency: parse_or("AGENT_RUN_CONCURRENCY", 8)?,
@@ -520,6 +526,14 @@ impl Settings {
                 "USAGE_RETENTION_DAYS",
                 &self.usage_retention_days.to_string(),
                 &format!("must be at least {MIN_USAGE_RETENTION_DAYS}"),
+            ));
+        }
+        let cache_seconds = self.response_cache_ttl.as_secs();
+        if !(1..=MAX_RESPONSE_CACHE_TTL_SECONDS).contains(&cache_seconds) {
+            return Err(invalid(
+                "RESPONSE_CACHE_TTL_SECONDS",
+                &cache_seconds.to_string(),
+                &format!("must be between 1 and {MAX_RESPONSE_CACHE_TTL_SECONDS}"),
             ));
         }
         if self.default_page_size > self.max_page_size {
@@ -920,6 +934,24 @@ mod tests {
         );
         let settings = settings_with(&[("USAGE_RETENTION_DAYS", "35")]).unwrap();
         assert_eq!(settings.usage_retention_days, 35);
+    }
+
+    #[test]
+    fn response_cache_ttl_outside_range_rejected() {
+        for value in ["0", "2592001"] {
+            let error = settings_with(&[("RESPONSE_CACHE_TTL_SECONDS", value)]).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                invalid(
+                    "RESPONSE_CACHE_TTL_SECONDS",
+                    value,
+                    "must be between 1 and 2592000"
+                )
+                .to_string()
+            );
+        }
+        let settings = settings_with(&[]).unwrap();
+        assert_eq!(settings.response_cache_ttl, Duration::from_secs(3600));
     }
 
     #[test]

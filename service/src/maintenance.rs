@@ -84,7 +84,7 @@ pub async fn roll_up_usage(platform: &Platform, retention_days: u32) -> ServiceR
                 tenant_id, day, provider, model, agent_id, user_id,
                 input_tokens, output_tokens, cached_input_tokens, cost_micros, record_count,
                 unpriced_record_count, unpriced_input_tokens, unpriced_output_tokens,
-                estimated_record_count
+                estimated_record_count, response_cache_lookups, response_cache_hits
             )
             SELECT tenant_id, (created_at AT TIME ZONE 'UTC')::date, provider, model,
                    agent_id, user_id,
@@ -93,7 +93,9 @@ pub async fn roll_up_usage(platform: &Platform, retention_days: u32) -> ServiceR
                    COUNT(*) FILTER (WHERE NOT price_known),
                    COALESCE(SUM(input_tokens) FILTER (WHERE NOT price_known), 0),
                    COALESCE(SUM(output_tokens) FILTER (WHERE NOT price_known), 0),
-                   COUNT(*) FILTER (WHERE estimated)
+                   COUNT(*) FILTER (WHERE estimated),
+                   COUNT(*) FILTER (WHERE response_cache IS NOT NULL),
+                   COUNT(*) FILTER (WHERE response_cache = 'hit')
             FROM moved
             GROUP BY tenant_id, (created_at AT TIME ZONE 'UTC')::date, provider, model,
                      agent_id, user_id

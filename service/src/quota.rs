@@ -296,7 +296,8 @@ pub async fn settle_or_log(
     }
 }
 
-/// Sums the tokens and cost the tenant's usage records hold for a period.
+/// Sums the tokens and cost the tenant's usage records hold for a period. Response cache
+/// hits are left out: they cost nothing and their tokens never reached a provider.
 async fn period_usage<C: ConnectionTrait>(
     db: &C,
     tenant_id: TenantId,
@@ -308,6 +309,7 @@ async fn period_usage<C: ConnectionTrait>(
                COALESCE(SUM(cost_micros), 0)::bigint AS spend
         FROM usage_records
         WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
+          AND response_cache IS DISTINCT FROM 'hit'
     "#;
     let row = db
         .query_one_raw(Statement::from_sql_and_values(

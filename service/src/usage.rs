@@ -83,7 +83,8 @@ pub async fn count_tenant(platform: &Platform, tenant_id: Uuid) -> ServiceResult
     Ok(counted)
 }
 
-/// The tokens and cost counted so far in the period starting at `period_start`.
+/// The tokens and cost counted so far in the period starting at `period_start`, as the
+/// monthly quotas count them: without the tokens of response cache hits.
 async fn period_totals<C: ConnectionTrait>(
     db: &C,
     tenant_id: Uuid,
@@ -96,14 +97,15 @@ async fn period_totals<C: ConnectionTrait>(
         .await?;
     Ok(counter.map_or((0, 0), |counter| {
         (
-            counter.input_tokens + counter.output_tokens,
+            counter.input_tokens + counter.output_tokens - counter.response_cache_hit_tokens,
             counter.cost_micros,
         )
     }))
 }
 
 /// Adds the tenant's uncounted records to their period's counter and marks them counted,
-/// in one statement. Records locked by a concurrent count are skipped, so running this
+/// in one statement. The tokens of response cache hits are counted like any others and also
+/// apart, so that the quotas can leave them out. Records locked by a concurrent count are skipped, so running this
 /// twice, or at the same time, counts each record once. Returns the records counted.
 pub async fn count_uncounted<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> ServiceResult<u64> {
     const SQL: &str = r#"
@@ -115,14 +117,16 @@ pub async fn count_uncounted<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Ser
             UPDATE usage_records AS record SET counted_at = now()
             FROM picked WHERE record.id = picked.id
             RETURNING record.input_tokens, record.output_tokens, record.cost_micros,
-                      record.price_known,
+                      record.price_known, record.response_cache,
                       date_trunc('month', record.created_at, 'UTC') AS period_start
         ), totals AS (
             INSERT INTO usage_counters
                 (tenant_id, period_start, input_tokens, output_tokens, cost_micros,
-                 record_count, unpriced_record_count, updated_at)
+                 record_count, unpriced_record_count, response_cache_hit_tokens, updated_at)
             SELECT $1, period_start, SUM(input_tokens)::bigint, SUM(output_tokens)::bigint,
                    SUM(cost_micros)::bigint, COUNT(*), COUNT(*) FILTER (WHERE NOT price_known),
+                   COALESCE(SUM(input_tokens + output_tokens)
+                       FILTER (WHERE response_cache = 'hit'), 0)::bigint,
                    now()
             FROM marked GROUP BY period_start
             ON CONFLICT (tenant_id, period_start) DO UPDATE SET
@@ -132,6 +136,9 @@ pub async fn count_uncounted<C: ConnectionTrait>(db: &C, tenant_id: Uuid) -> Ser
                 record_count = usage_counters.record_count + EXCLUDED.record_count,
                 unpriced_record_count =
                     usage_counters.unpriced_record_count + EXCLUDED.unpriced_record_count,
+                response_cache_hit_tokens =
+                    usage_counters.response_cache_hit_tokens
+                    + EXCLUDED.response_cache_hit_tokens,
                 updated_at = now()
         )
         SELECT COUNT(*)::bigint AS counted FROM marked
@@ -190,6 +197,7 @@ pub async fn current_period(
         cost_micros: 0,
         record_count: 0,
         unpriced_record_count: 0,
+        response_cache_hit_tokens: 0,
         updated_at: period_start,
     }))
 }
@@ -297,18 +305,7 @@ pub async fn spend(
         GROUP BY GROUPING SETS ((provider, model), (day), (agent_id), (user_id))
         ORDER BY cost_micros DESC, day, provider, model, agent_id, user_id
     "#;
-    let (period_start, period_end) = billing_period(Utc::now());
-    let from = from.unwrap_or(period_start);
-    let to = to.unwrap_or(period_end);
-    if from >= to {
-        return Err(ServiceError::invalid("to", "must be later than from"));
-    }
-    if to - from > chrono::Duration::days(MAX_SPEND_RANGE_DAYS) {
-        return Err(ServiceError::invalid(
-            "from",
-            format!("the range may span at most {MAX_SPEND_RANGE_DAYS} days"),
-        ));
-    }
+    let (from, to) = report_range(from, to)?;
 
     let txn = platform.tenant_tx(ctx.tenant_id).await?;
     let rows = txn
@@ -357,6 +354,120 @@ pub async fn spend(
     }
     spend.by_day.sort_by_key(|(day, _)| *day);
     Ok(spend)
+}
+
+/// Response cache lookups and hits of replies in a time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheLookups {
+    pub lookups: i64,
+    pub hits: i64,
+}
+
+/// The tenant's response cache lookups over `[from, to)`, in total and per agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseCacheStats {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub total: CacheLookups,
+    /// One line per agent with lookups, the most lookups first; `None` for replies without
+    /// an agent or whose agent was deleted.
+    pub by_agent: Vec<(Option<Uuid>, CacheLookups)>,
+}
+
+/// Counts the caller's tenant response cache lookups and hits in `[from, to)`, by default
+/// the current billing period, from the usage records and the daily totals of older ones.
+/// With `agent_id`, only that agent's replies count, and an agent missing from the tenant
+/// is NOT_FOUND.
+pub async fn response_cache_stats(
+    platform: &Platform,
+    ctx: &RequestContext,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    agent_id: Option<Uuid>,
+) -> ServiceResult<ResponseCacheStats> {
+    // Each reply that made a lookup marks exactly one of its usage records, so counting
+    // marked records counts lookups.
+    const SQL: &str = r#"
+        WITH lookups AS (
+            SELECT agent_id, 1 AS lookups,
+                   CASE WHEN response_cache = 'hit' THEN 1 ELSE 0 END AS hits
+            FROM usage_records
+            WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
+              AND response_cache IS NOT NULL
+              AND ($4::uuid IS NULL OR agent_id = $4)
+            UNION ALL
+            SELECT agent_id, response_cache_lookups, response_cache_hits
+            FROM usage_daily_totals
+            WHERE tenant_id = $1 AND day::timestamp AT TIME ZONE 'UTC' >= $2
+              AND day::timestamp AT TIME ZONE 'UTC' < $3
+              AND response_cache_lookups > 0
+              AND ($4::uuid IS NULL OR agent_id = $4)
+        )
+        SELECT agent_id, GROUPING(agent_id) AS not_by_agent,
+               COALESCE(SUM(lookups), 0)::bigint AS lookups,
+               COALESCE(SUM(hits), 0)::bigint AS hits
+        FROM lookups
+        GROUP BY GROUPING SETS ((), (agent_id))
+        ORDER BY lookups DESC, agent_id
+    "#;
+    ctx.require(entity::Role::Viewer)?;
+    let (from, to) = report_range(from, to)?;
+
+    let txn = platform.tenant_tx(ctx.tenant_id).await?;
+    if let Some(agent_id) = agent_id {
+        crate::agents::find(&txn, ctx, agent_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("agent"))?;
+    }
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            SQL,
+            [ctx.tenant().into(), from.into(), to.into(), agent_id.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+
+    let mut stats = ResponseCacheStats {
+        from,
+        to,
+        total: CacheLookups::default(),
+        by_agent: Vec::new(),
+    };
+    for row in rows {
+        let line = CacheLookups {
+            lookups: row.try_get("", "lookups")?,
+            hits: row.try_get("", "hits")?,
+        };
+        if row.try_get::<i32>("", "not_by_agent")? == 0 {
+            stats.by_agent.push((row.try_get("", "agent_id")?, line));
+        } else {
+            stats.total = line;
+        }
+    }
+    Ok(stats)
+}
+
+/// Returns `[from, to)` of a usage report: the current billing period where a bound is
+/// absent. Fails when `from` is not before `to` or the range exceeds
+/// [`MAX_SPEND_RANGE_DAYS`].
+fn report_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> ServiceResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let (period_start, period_end) = billing_period(Utc::now());
+    let from = from.unwrap_or(period_start);
+    let to = to.unwrap_or(period_end);
+    if from >= to {
+        return Err(ServiceError::invalid("to", "must be later than from"));
+    }
+    if to - from > chrono::Duration::days(MAX_SPEND_RANGE_DAYS) {
+        return Err(ServiceError::invalid(
+            "from",
+            format!("the range may span at most {MAX_SPEND_RANGE_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
 }
 
 /// Lists the caller's tenant usage records, newest first.

@@ -1168,7 +1168,7 @@ async fn service_send_message(
     for _ in 0..total {
         let started = Instant::now();
         let ctx = service::auth::authenticate(&platform, &token, String::new()).await?;
-        service::chat::send_message(&platform, &ctx, conversation_id, USER_MESSAGE).await?;
+        service::chat::send_message(&platform, &ctx, conversation_id, USER_MESSAGE, None).await?;
         samples.push(started.elapsed());
         wait_until_idle(&platform).await?;
     }

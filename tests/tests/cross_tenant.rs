@@ -56,6 +56,7 @@ const ID_OPERATIONS: &[(&str, Expected)] = &[
     ("agentRun", Expected::NotFound),
     ("agentRuns", Expected::Empty),
     ("agentStats", Expected::NotFound),
+    ("responseCacheStats", Expected::NotFound),
     ("cancelAgentRun", Expected::NotFound),
     ("agentRunEvents", Expected::NotFound),
     ("webhook", Expected::NotFound),
@@ -471,6 +472,11 @@ async fn foreign_ids_reach_nothing() {
         (
             "agentStats",
             "query($id: ID!) { agentStats(agentId: $id) { runs } }".into(),
+            json!({ "id": agent }),
+        ),
+        (
+            "responseCacheStats",
+            "query($id: ID!) { responseCacheStats(agentId: $id) { lookups } }".into(),
             json!({ "id": agent }),
         ),
         (

@@ -197,6 +197,7 @@ async fn create_agent(platform: &Platform, ctx: &RequestContext) -> anyhow::Resu
         run_timeout_seconds: None,
         context_messages: None,
         context_window_tokens: None,
+        response_cache_ttl_seconds: None,
     };
     agents::create(platform, ctx, input)
         .await

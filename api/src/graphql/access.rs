@@ -76,6 +76,7 @@ pub const QUERIES: &[(&str, Access)] = &[
     ("tenantSettings", VIEWER),
     ("usage", VIEWER),
     ("spend", VIEWER),
+    ("responseCacheStats", VIEWER),
     ("usageRecords", VIEWER),
     ("webhooks", ADMIN),
     ("webhook", ADMIN),

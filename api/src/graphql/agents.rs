@@ -83,6 +83,10 @@ pub struct Agent {
     /// Older messages are left out of a reply's prompt until the estimated prompt and the
     /// reply's maximum fit.
     pub context_window_tokens: Option<i32>,
+    /// Seconds a completed reply stays in the response cache, so that an identical request
+    /// is answered without a provider call; null when replies are cached only for messages
+    /// sent with `cache: true`.
+    pub response_cache_ttl_seconds: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -121,6 +125,7 @@ impl From<agent::Model> for Agent {
             run_timeout_seconds: agent.run_timeout_seconds,
             context_messages: agent.context_messages,
             context_window_tokens: agent.context_window_tokens,
+            response_cache_ttl_seconds: agent.response_cache_ttl_seconds,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }
@@ -159,6 +164,9 @@ pub struct CreateAgentInput {
     /// Tokens the model's context holds, 256 to 10,000,000; the platform's
     /// `CONTEXT_WINDOW_TOKENS` when absent.
     pub context_window_tokens: Option<i32>,
+    /// Seconds a completed reply stays in the response cache, 1 to 2,592,000 (30 days).
+    /// When absent, replies are cached only for messages sent with `cache: true`.
+    pub response_cache_ttl_seconds: Option<i32>,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -184,6 +192,8 @@ pub struct UpdateAgentInput {
     pub context_messages: MaybeUndefined<i32>,
     /// Null returns to the platform's setting.
     pub context_window_tokens: MaybeUndefined<i32>,
+    /// Null turns the response cache off for the agent's replies.
+    pub response_cache_ttl_seconds: MaybeUndefined<i32>,
 }
 
 #[derive(InputObject)]
@@ -255,6 +265,7 @@ impl AgentMutation {
             run_timeout_seconds: input.run_timeout_seconds,
             context_messages: input.context_messages,
             context_window_tokens: input.context_window_tokens,
+            response_cache_ttl_seconds: input.response_cache_ttl_seconds,
         };
         let agent = agents::create(platform(ctx), caller(ctx)?, input)
             .await
@@ -286,6 +297,7 @@ impl AgentMutation {
             run_timeout_seconds: input.run_timeout_seconds,
             context_messages: input.context_messages.into(),
             context_window_tokens: input.context_window_tokens.into(),
+            response_cache_ttl_seconds: input.response_cache_ttl_seconds.into(),
         };
         let agent = agents::update(platform(ctx), caller(ctx)?, id, changes)
             .await

@@ -19,6 +19,10 @@ pub struct SendMessageInput {
     pub conversation_id: ID,
     /// The user's message, up to 100,000 characters.
     pub content: String,
+    /// Response cache for this reply: true looks it up and stores it (with the agent's
+    /// `responseCacheTtlSeconds`, or else the platform's `RESPONSE_CACHE_TTL_SECONDS`),
+    /// false bypasses the cache, and null follows the agent's setting.
+    pub cache: Option<bool>,
 }
 
 #[derive(SimpleObject)]
@@ -181,8 +185,14 @@ impl ChatMutation {
         input: SendMessageInput,
     ) -> async_graphql::Result<SendMessagePayload> {
         let conversation_id = parse_id("conversationId", &input.conversation_id)?;
-        let sent =
-            chat::send_message(platform(ctx), caller(ctx)?, conversation_id, &input.content).await;
+        let sent = chat::send_message(
+            platform(ctx),
+            caller(ctx)?,
+            conversation_id,
+            &input.content,
+            input.cache,
+        )
+        .await;
         rate_headers::set_for(ctx, &sent, |sent| &sent.rate);
         let sent = sent.gql()?;
         Ok(SendMessagePayload {

@@ -1,6 +1,6 @@
 //! Usage: per-completion records and the billing period's totals.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{usage_counter, usage_record};
 use service::usage;
@@ -8,10 +8,28 @@ use service::usage;
 use super::{
     agents::Provider,
     connection::{Paged, page_request, to_connection},
-    context::{caller, platform},
+    context::{caller, parse_id, platform},
     error::GqlResult,
     scalars::BigInt,
 };
+
+/// Outcome of a reply's lookup in the response cache.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ResponseCacheLookup {
+    /// Served from the cache without a provider call.
+    Hit,
+    /// Not in the cache, so the provider was called.
+    Miss,
+}
+
+impl From<entity::ResponseCacheLookup> for ResponseCacheLookup {
+    fn from(lookup: entity::ResponseCacheLookup) -> Self {
+        match lookup {
+            entity::ResponseCacheLookup::Hit => Self::Hit,
+            entity::ResponseCacheLookup::Miss => Self::Miss,
+        }
+    }
+}
 
 /// Tokens and cost of one completion.
 #[derive(SimpleObject)]
@@ -32,6 +50,10 @@ pub struct UsageRecord {
     pub estimated: bool,
     /// True once the record is added to the billing period's totals.
     pub counted: bool,
+    /// Outcome of the reply's response cache lookup, on the reply's first record only;
+    /// null when the reply made no lookup. A hit has the original reply's token counts and
+    /// a cost of 0, and monthly token and spend quotas leave it out.
+    pub response_cache: Option<ResponseCacheLookup>,
     pub user_id: Option<ID>,
     pub agent_id: Option<ID>,
     pub conversation_id: Option<ID>,
@@ -52,6 +74,7 @@ impl From<usage_record::Model> for UsageRecord {
             price_known: record.price_known,
             estimated: record.estimated,
             counted: record.counted_at.is_some(),
+            response_cache: record.response_cache.map(Into::into),
             user_id: record.user_id.map(Into::into),
             agent_id: record.agent_id.map(Into::into),
             conversation_id: record.conversation_id.map(Into::into),
@@ -74,6 +97,9 @@ pub struct UsagePeriod {
     pub record_count: BigInt,
     /// Counted records whose model had no known price; `costMicros` leaves them out.
     pub unpriced_record_count: BigInt,
+    /// Tokens of response cache hits, part of `inputTokens` and `outputTokens`. They cost
+    /// nothing and the monthly token quota leaves them out.
+    pub response_cache_hit_tokens: BigInt,
 }
 
 impl From<usage_counter::Model> for UsagePeriod {
@@ -85,6 +111,7 @@ impl From<usage_counter::Model> for UsagePeriod {
             cost_micros: BigInt(counter.cost_micros),
             record_count: BigInt(counter.record_count),
             unpriced_record_count: BigInt(counter.unpriced_record_count),
+            response_cache_hit_tokens: BigInt(counter.response_cache_hit_tokens),
         }
     }
 }
@@ -224,6 +251,67 @@ impl From<usage::Spend> for Spend {
     }
 }
 
+/// Response cache lookups and hits of a set of replies.
+#[derive(SimpleObject)]
+pub struct CacheLookupTotals {
+    /// Replies that looked up the response cache.
+    pub lookups: BigInt,
+    /// Replies served from the cache, without a provider call.
+    pub hits: BigInt,
+    /// `hits / lookups`, from 0 to 1; null without lookups.
+    pub hit_rate: Option<f64>,
+}
+
+impl From<usage::CacheLookups> for CacheLookupTotals {
+    fn from(line: usage::CacheLookups) -> Self {
+        Self {
+            lookups: BigInt(line.lookups),
+            hits: BigInt(line.hits),
+            hit_rate: (line.lookups > 0).then(|| line.hits as f64 / line.lookups as f64),
+        }
+    }
+}
+
+/// Response cache lookups of one agent's replies.
+#[derive(SimpleObject)]
+pub struct AgentCacheLookups {
+    /// Null for replies in conversations without an agent, or whose agent was deleted.
+    pub agent_id: Option<ID>,
+    #[graphql(flatten)]
+    pub totals: CacheLookupTotals,
+}
+
+/// The tenant's response cache lookups and hits over a time range.
+#[derive(SimpleObject)]
+pub struct ResponseCacheStats {
+    /// Start of the range, inclusive.
+    pub from: DateTime<Utc>,
+    /// End of the range, exclusive.
+    pub to: DateTime<Utc>,
+    #[graphql(flatten)]
+    pub totals: CacheLookupTotals,
+    /// One entry per agent with lookups in the range, the most lookups first.
+    pub by_agent: Vec<AgentCacheLookups>,
+}
+
+impl From<usage::ResponseCacheStats> for ResponseCacheStats {
+    fn from(stats: usage::ResponseCacheStats) -> Self {
+        Self {
+            from: stats.from,
+            to: stats.to,
+            totals: stats.total.into(),
+            by_agent: stats
+                .by_agent
+                .into_iter()
+                .map(|(agent_id, line)| AgentCacheLookups {
+                    agent_id: agent_id.map(Into::into),
+                    totals: line.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct UsageQuery;
 
@@ -252,6 +340,24 @@ impl UsageQuery {
             .await
             .gql()?
             .into())
+    }
+
+    /// The tenant's response cache lookups and hits in `[from, to)`, in total and per agent,
+    /// optionally of one agent only. Both bounds default to the current billing period, and
+    /// the range may span at most 366 days. Counts include replies the worker has not
+    /// counted yet and the daily totals of records older than `USAGE_RETENTION_DAYS`.
+    async fn response_cache_stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        agent_id: Option<ID>,
+    ) -> async_graphql::Result<ResponseCacheStats> {
+        let agent_id = agent_id.map(|id| parse_id("agentId", &id)).transpose()?;
+        let stats = usage::response_cache_stats(platform(ctx), caller(ctx)?, from, to, agent_id)
+            .await
+            .gql()?;
+        Ok(stats.into())
     }
 
     /// The tenant's usage records, newest first. Records older than `USAGE_RETENTION_DAYS`

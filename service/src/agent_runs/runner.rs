@@ -815,6 +815,8 @@ impl<'a> Runner<'a> {
                 cost_micros: Set(cost_micros.unwrap_or(0)),
                 price_known: Set(cost_micros.is_some()),
                 estimated: Set(step.estimated),
+                // Agent runs make no response cache lookup.
+                response_cache: Set(None),
                 created_at: Set(now),
                 counted_at: Set(None),
             }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use entity::{FinishReason, MessageStatus};
+use entity::{FinishReason, MessageStatus, ResponseCacheLookup};
 use futures_util::StreamExt;
 use providers::{
     ChatMessage, ChatProvider, ChatRequest, EventStream, ProviderError, ProviderKind,
@@ -19,6 +19,7 @@ use super::{
     events::{self, MessageOutcome},
     fallback::Fallback,
     persist, recovery,
+    response_cache::{self, CacheSlot},
 };
 use crate::{
     Platform, RequestContext, TenantId,
@@ -50,6 +51,9 @@ pub struct Generation {
     pub fallback: Option<Fallback>,
     /// The agent's tools, when it has any; the reply then loops through tool calls.
     pub tools: Option<GenerationTools>,
+    /// The cache slot that the reply is looked up in before any provider call and stored in
+    /// once complete, or `None` when the response cache is off for it.
+    pub response_cache: Option<CacheSlot>,
 }
 
 /// The tools a reply may call and the rights they run with.
@@ -173,6 +177,8 @@ struct Collected {
     health: Vec<(ProviderKind, bool)>,
     /// Tool calls the model asked for, when the stream ended normally.
     tool_calls: Vec<ToolCall>,
+    /// Byte offsets in `text` where each streamed delta ended.
+    delta_ends: Vec<usize>,
 }
 
 impl Collected {
@@ -188,6 +194,7 @@ impl Collected {
             fallback_used: false,
             health: Vec::new(),
             tool_calls: Vec::new(),
+            delta_ends: Vec::new(),
         }
     }
 }
@@ -217,6 +224,20 @@ async fn run(
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
+    if let Some(slot) = &generation.response_cache
+        && let Some(cached) = response_cache::lookup(platform, slot).await
+    {
+        let outcome = response_cache::replay(platform, generation, &publisher, cached).await?;
+        announce_end(platform, generation, &publisher, &outcome, Vec::new()).await;
+        return Ok(());
+    }
+    // A reply's lookup is marked on its first usage record, so each lookup counts once.
+    // NOTE: a miss whose reply writes no usage record (the provider never accepted the
+    // request) is missing from the hit rate.
+    let mut cache_lookup = generation
+        .response_cache
+        .as_ref()
+        .map(|_| ResponseCacheLookup::Miss);
     let mut request = generation.request.clone();
     // The first call's budget was reserved under the message's id when it was sent.
     let mut reservation = generation.message_id;
@@ -237,7 +258,17 @@ async fn run(
             )
         });
         let Some(tools) = tools.filter(|_| limit.is_none()) else {
-            break finish(
+            // Only the reply of a single model call that called no tools is cached.
+            let cacheable = generation.response_cache.as_ref().filter(|_| {
+                step == 1
+                    && calls.is_empty()
+                    && !collected.fallback_used
+                    && !collected.cancelled
+                    && collected.error.is_none()
+            });
+            let deltas = cacheable
+                .map(|_| response_cache::split_deltas(&collected.text, &collected.delta_ends));
+            let outcome = finish(
                 platform,
                 generation,
                 &request,
@@ -246,8 +277,13 @@ async fn run(
                 &text,
                 earlier,
                 limit,
+                cache_lookup.take(),
             )
             .await?;
+            if let (Some(slot), Some(deltas)) = (cacheable, deltas) {
+                response_cache::store(platform, slot, deltas, &outcome).await;
+            }
+            break outcome;
         };
 
         // The step asked for tools: store its usage now, run the calls, and call the
@@ -267,6 +303,7 @@ async fn run(
                 usage,
                 cost_micros,
                 estimated,
+                response_cache: cache_lookup.take(),
             };
             persist::record_call_usage(platform, &call).await?;
         }
@@ -301,6 +338,7 @@ async fn run(
                     &text,
                     earlier,
                     None,
+                    cache_lookup.take(),
                 )
                 .await?;
             }
@@ -323,11 +361,25 @@ async fn run(
                 &text,
                 earlier,
                 Some(reason),
+                cache_lookup.take(),
             )
             .await?;
         }
     };
-    publisher.finish(&outcome).await;
+    announce_end(platform, generation, &publisher, &outcome, health).await;
+    Ok(())
+}
+
+/// Publishes the reply's final event and live change, records the providers' health and
+/// queues the count of its usage, once the reply's final state is stored.
+async fn announce_end(
+    platform: &Platform,
+    generation: &Generation,
+    publisher: &events::Publisher,
+    outcome: &MessageOutcome,
+    health: Vec<(ProviderKind, bool)>,
+) {
+    publisher.finish(outcome).await;
     let change = Change::MessageCompleted {
         message_id: generation.message_id,
         conversation_id: generation.conversation_id,
@@ -348,7 +400,6 @@ async fn run(
             request_id: Some(generation.request_id.clone()),
         })
         .await;
-    Ok(())
 }
 
 /// Reserves the budget of a further model call of a reply that called tools.
@@ -461,6 +512,7 @@ async fn collect(
                 }
                 publisher.delta(&text).await;
                 collected.text.push_str(&text);
+                collected.delta_ends.push(collected.text.len());
             }
             Some(Ok(StreamEvent::Usage(usage))) => collected.usage = Some(usage),
             Some(Ok(StreamEvent::Finish(reason))) => collected.finish_reason = Some(reason),
@@ -623,6 +675,7 @@ fn served_by<'a>(
 /// Writes the final message and the last call's usage record in one transaction. The
 /// message's text and usage include the earlier calls of a reply that called tools.
 /// `limit` is set when the reply ends because a limit stopped further calls.
+/// `cache_lookup` is stored on the usage record when the last call has one.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     platform: &Platform,
@@ -633,6 +686,7 @@ async fn finish(
     earlier_text: &str,
     earlier: EarlierSteps,
     limit: Option<String>,
+    cache_lookup: Option<ResponseCacheLookup>,
 ) -> ServiceResult<MessageOutcome> {
     let (status, finish_reason) = match (&collected.error, collected.cancelled, &limit) {
         (_, true, _) if collected.interrupted => (MessageStatus::Interrupted, FinishReason::Error),
@@ -685,6 +739,7 @@ async fn finish(
             estimated,
             reply,
             error: error_text.as_deref(),
+            response_cache: cache_lookup,
         },
     )
     .await?;

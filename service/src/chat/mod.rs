@@ -7,6 +7,7 @@ pub(crate) mod generation;
 mod persist;
 pub mod recovery;
 pub mod registry;
+mod response_cache;
 mod window;
 
 use std::time::Duration;
@@ -98,11 +99,14 @@ pub(crate) fn adapter(
 
 /// Stores the user's message, creates the assistant message in state `streaming`, and
 /// starts generating the reply in this process. Returns without waiting for the reply.
+/// `cache` turns the response cache on (`true`) or off (`false`) for this reply; `None`
+/// follows the agent's `response_cache_ttl_seconds`.
 pub async fn send_message(
     platform: &Platform,
     ctx: &RequestContext,
     conversation_id: Uuid,
     content: &str,
+    cache: Option<bool>,
 ) -> ServiceResult<SentMessage> {
     ctx.require(Role::Member)?;
     if platform.generations.is_draining() {
@@ -210,6 +214,8 @@ pub async fn send_message(
             .map(|tools| tools.set.definitions())
             .unwrap_or_default(),
     };
+    let response_cache = response_cache::ttl_for(platform, agent.as_ref(), cache)
+        .map(|ttl| response_cache::slot(platform, ctx.tenant_id, provider_kind, &request, ttl));
 
     // Messages are ordered by id, so the question's id is made first. The reply's budget
     // is reserved before anything is stored, so a request over a limit leaves no message.
@@ -283,6 +289,7 @@ pub async fn send_message(
             request,
             fallback,
             tools,
+            response_cache,
         },
         provider,
     );

@@ -1,7 +1,7 @@
 //! The final write of a reply: message state and usage record in one transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{FinishReason, MessageStatus, message, usage_record};
+use entity::{FinishReason, MessageStatus, ResponseCacheLookup, message, usage_record};
 use providers::{ProviderKind, Usage};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use uuid::Uuid;
@@ -36,6 +36,9 @@ pub(crate) struct ClosedReply<'a> {
     /// Usage and cost of the whole reply, every model call included, stored on the message.
     pub reply: EarlierSteps,
     pub error: Option<&'a str>,
+    /// Outcome of the reply's cache lookup, when it made one and no earlier record of the
+    /// reply carries it.
+    pub response_cache: Option<ResponseCacheLookup>,
 }
 
 /// Stores the reply's final state and its usage record, unless the message has already
@@ -92,6 +95,7 @@ pub(crate) async fn close_message(
             usage,
             cost_micros: reply.cost_micros,
             estimated: reply.estimated,
+            response_cache: reply.response_cache,
         };
         usage_record(&call, now).insert(&txn).await?;
     }
@@ -133,6 +137,7 @@ pub(crate) struct CallUsage<'a> {
     pub usage: &'a Usage,
     pub cost_micros: Option<i64>,
     pub estimated: bool,
+    pub response_cache: Option<ResponseCacheLookup>,
 }
 
 /// Stores the usage record of a model call that asked for tools, before the reply's next
@@ -165,6 +170,7 @@ fn usage_record(reply: &CallUsage<'_>, now: DateTime<Utc>) -> usage_record::Acti
         cost_micros: Set(reply.cost_micros.unwrap_or(0)),
         price_known: Set(reply.cost_micros.is_some()),
         estimated: Set(reply.estimated),
+        response_cache: Set(reply.response_cache),
         created_at: Set(now),
         counted_at: Set(None),
     }

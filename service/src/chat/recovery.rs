@@ -156,6 +156,8 @@ async fn close_one(platform: &Platform, message: &message::Model) -> ServiceResu
             estimated: true,
             reply,
             error: Some(INTERRUPTED),
+            // The lookup's outcome died with the process that made it.
+            response_cache: None,
         },
     )
     .await?;
