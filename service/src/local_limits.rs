@@ -35,7 +35,7 @@ pub struct LocalCheck {
     pub cost: i64,
 }
 
-/// Why a request was refused.
+/// The reason a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalRefusal {
     /// The limit has no room now; it has after `retry_after`.
@@ -62,8 +62,8 @@ pub struct LocalLimits {
 
 impl LocalLimits {
     /// Takes each check's cost from its limiter, in order, or returns the first refusal.
-    /// A refused request keeps what it took from the limiters checked before; the checks
-    /// run only while Redis is down, and they err on the side of refusing.
+    /// A refused request keeps what it took from the limiters checked before, so these
+    /// checks, which run only while Redis is down, err on the side of refusing.
     pub fn check(&self, checks: &[LocalCheck]) -> Result<(), LocalRefusal> {
         self.begin();
         let mut limiters = self
@@ -100,7 +100,7 @@ impl LocalLimits {
         Ok(())
     }
 
-    /// Whether the stand-in limiters are in use.
+    /// Returns whether the stand-in limiters are in use.
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
     }

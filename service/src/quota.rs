@@ -65,8 +65,8 @@ pub struct KeyPayer {
 }
 
 impl KeyPayer {
-    /// The key's limits under `plan`: its own where it sets them, capped by the plan's
-    /// limit for each key.
+    /// Returns the key's limits under `plan`: its own where it sets them, capped by the
+    /// plan's limit for each key.
     pub fn limits(&self, plan: &PlanLimits) -> MinuteLimits {
         MinuteLimits {
             requests_per_minute: lowest(
@@ -85,7 +85,7 @@ fn lowest(first: Option<i64>, second: Option<i64>) -> Option<i64> {
     }
 }
 
-/// What one per-minute limit has left after a request.
+/// The room one per-minute limit has left after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowance {
     pub limit: i64,
@@ -94,8 +94,9 @@ pub struct Allowance {
     pub reset: Duration,
 }
 
-/// What the request and token limits have left after a request, each the tighter of the
-/// tenant's and the API key's; `None` where no limit applies or the count is not known.
+/// The room the request and token limits have left after a request. Each is the tighter
+/// of the tenant's and the API key's, and `None` where no limit applies or the count is
+/// not known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateStatus {
     pub requests: Option<Allowance>,
@@ -381,7 +382,7 @@ struct Payer<'a> {
 }
 
 impl Payer<'_> {
-    /// The per-minute limit named `limit`, and whose it is, such as `the free plan`.
+    /// Returns the per-minute limit named `limit` and its holder, such as `the free plan`.
     fn minute_limit(&self, limit: &str) -> (String, i64) {
         let plan = format!("the {} plan", self.tenant.plan_name());
         let key = "this API key".to_owned();
@@ -481,7 +482,7 @@ fn over_month(
     ))
 }
 
-/// The answer of [`RESERVE`].
+/// The result of [`RESERVE`].
 #[derive(Debug, PartialEq, Eq)]
 enum Reply {
     Reserved(RateStatus),
