@@ -14,6 +14,9 @@ pub struct Model {
     /// The agent run, set to `None` when the agent is deleted.
     pub agent_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
+    /// The API key the run was started with; its model calls count against the key's
+    /// per-minute limits.
+    pub api_key_id: Option<Uuid>,
     /// Id of the request that created the run, for logs and error reports.
     #[sea_orm(column_type = "Text", nullable)]
     pub request_id: Option<String>,

@@ -36,6 +36,7 @@ mod m20261205_000020_create_webhooks;
 mod m20261205_000021_add_webhook_retry_base;
 mod m20261205_000022_add_api_key_rate_limits;
 mod m20261205_000023_add_response_cache;
+mod m20261205_000024_add_agent_run_api_key;
 
 pub use apply::{MIGRATION_LOCK_KEY, migrate};
 pub use create_database::ensure_database;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000021_add_webhook_retry_base::Migration),
             Box::new(m20261205_000022_add_api_key_rate_limits::Migration),
             Box::new(m20261205_000023_add_response_cache::Migration),
+            Box::new(m20261205_000024_add_agent_run_api_key::Migration),
         ]
     }
 }

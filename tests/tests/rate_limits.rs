@@ -324,6 +324,76 @@ async fn unused_tokens_return_to_the_minute_limit() {
     app.shutdown().await;
 }
 
+/// Starts a run of the agent with `credential` and returns its id.
+async fn execute(app: &TestApp, credential: &str, agent_id: &str) -> String {
+    let data = app
+        .data(
+            Some(credential),
+            "mutation($input: ExecuteAgentInput!) { executeAgent(input: $input) {
+                agentRun { id } } }",
+            json!({ "input": { "agentId": agent_id, "prompt": "Plan my day." } }),
+        )
+        .await;
+    data["executeAgent"]["agentRun"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Polls the run until it has ended and returns its status and error.
+async fn ended(app: &TestApp, token: &str, run_id: &str) -> Value {
+    app.eventually(Duration::from_secs(30), || async {
+        let data = app
+            .data(
+                Some(token),
+                "query($id: ID!) { agentRun(id: $id) { status error } }",
+                json!({ "id": run_id }),
+            )
+            .await;
+        let run = data["agentRun"].clone();
+        (!matches!(run["status"].as_str(), Some("QUEUED" | "RUNNING"))).then_some(run)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn runs_started_with_a_key_count_against_it() {
+    let app = TestApp::spawn().await.unwrap();
+    let chat = app.start_chat("key-runs@example.com", "Be brief.").await;
+    let owner = &chat.owner;
+    app.data(
+        Some(&owner.access_token),
+        "mutation($input: UpdateAgentInput!) { updateAgent(input: $input) { agent { id } } }",
+        json!({ "input": { "id": chat.agent_id, "runTimeoutSeconds": 5 } }),
+    )
+    .await;
+    let key = create_key(&app, owner, json!({ "requestsPerMinute": 1 })).await;
+    let key = key["data"]["createApiKey"]["secret"].as_str().unwrap();
+    assert!(
+        send(&app, &app.base_url, key, &chat.conversation_id)
+            .await
+            .admitted()
+    );
+
+    let by_key = execute(&app, key, &chat.agent_id).await;
+    let by_owner = execute(&app, &owner.access_token, &chat.agent_id).await;
+    // The key's one request of the minute is spent, and the run cannot wait a minute
+    // within its 5 s, so it fails; the same run started by the member succeeds.
+    let by_key = ended(&app, &owner.access_token, &by_key).await;
+    assert_eq!(by_key["status"], "FAILED", "{by_key}");
+    assert!(
+        by_key["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("this API key allows 1 chat requests per minute"),
+        "{by_key}"
+    );
+    let by_owner = ended(&app, &owner.access_token, &by_owner).await;
+    assert_eq!(by_owner["status"], "SUCCEEDED", "{by_owner}");
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_api_instances_share_one_limit() {
     let app = TestApp::spawn().await.unwrap();

@@ -76,6 +76,7 @@ pub async fn execute(
         tenant_id: Set(ctx.tenant()),
         agent_id: Set(Some(agent.id)),
         created_by: Set(Some(ctx.user_id)),
+        api_key_id: Set(ctx.api_key_id),
         request_id: Set(Some(ctx.request_id.clone())),
         prompt: Set(prompt.to_owned()),
         status: Set(AgentRunStatus::Queued),

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::{
-    AgentRunStatus, FinishReason, Role, ToolExecutionStatus, agent_run, agent_run_step, membership,
-    tool_execution, usage_record,
+    AgentRunStatus, FinishReason, Role, ToolExecutionStatus, agent_run, agent_run_step, api_key,
+    membership, tool_execution, usage_record,
 };
 use futures_util::StreamExt;
 use providers::{
@@ -39,6 +39,7 @@ use crate::{
     error::{ServiceError, ServiceResult},
     jobs::{CountUsage, RunAgent},
     metrics, prices,
+    quota::MinuteLimits,
     tools::{
         self, ToolSet,
         calls::{self, CallOwner, CallResult, ToolResultEvent, UNKNOWN_OUTCOME},
@@ -268,14 +269,26 @@ impl<'a> Runner<'a> {
                 "the member who started the run has left the organisation".into(),
             ));
         };
+        // A run started with an API key counts against the key's limits as it stands now.
+        let api_key_limits = match run.api_key_id {
+            Some(key_id) => api_key::Entity::find_by_id(key_id)
+                .one(&txn)
+                .await?
+                .map(|key| MinuteLimits {
+                    requests_per_minute: key.requests_per_minute,
+                    tokens_per_minute: key.tokens_per_minute,
+                })
+                .unwrap_or_default(),
+            None => MinuteLimits::default(),
+        };
         let ctx = RequestContext {
             tenant_id,
             user_id,
             session_id: Uuid::nil(),
             role: member.role,
             request_id: run.request_id.clone().unwrap_or_default(),
-            api_key_id: None,
-            api_key_limits: Default::default(),
+            api_key_id: run.api_key_id,
+            api_key_limits,
             client_ip: None,
         };
         if member.role == Role::Viewer {
@@ -542,7 +555,7 @@ impl<'a> Runner<'a> {
                 self.platform,
                 &txn,
                 self.tenant_id(),
-                None,
+                self.ctx.key_payer(),
                 self.provider_kind,
                 &request,
                 reservation,
