@@ -56,6 +56,9 @@ struct Limiter {
 #[derive(Default)]
 pub struct LocalLimits {
     limiters: Mutex<HashMap<(&'static str, Uuid), Limiter>>,
+    /// Reservations admitted by these limiters and not settled yet, with the Redis key of
+    /// their period's budget.
+    reservations: Mutex<HashMap<Uuid, String>>,
     clock: DefaultClock,
     active: AtomicBool,
 }
@@ -66,10 +69,7 @@ impl LocalLimits {
     /// checks, which run only while Redis is down, err on the side of refusing.
     pub fn check(&self, checks: &[LocalCheck]) -> Result<(), LocalRefusal> {
         self.begin();
-        let mut limiters = self
-            .limiters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut limiters = lock(&self.limiters);
         for check in checks {
             let Some(per_minute) =
                 NonZeroU32::new(check.per_minute.clamp(0, u32::MAX as i64) as u32)
@@ -100,6 +100,17 @@ impl LocalLimits {
         Ok(())
     }
 
+    /// Remembers a reservation admitted while Redis was unreachable, until it is settled.
+    pub fn remember_reservation(&self, reservation_id: Uuid, period_key: String) {
+        lock(&self.reservations).insert(reservation_id, period_key);
+    }
+
+    /// Returns the period key of a reservation admitted while Redis was unreachable, and
+    /// forgets it; `None` for a reservation made in Redis.
+    pub fn take_reservation(&self, reservation_id: Uuid) -> Option<String> {
+        lock(&self.reservations).remove(&reservation_id)
+    }
+
     /// Returns whether the stand-in limiters are in use.
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
@@ -109,10 +120,7 @@ impl LocalLimits {
     pub fn end(&self) {
         // Read first, so that the usual call, with Redis up, writes nothing.
         if self.is_active() && self.active.swap(false, Ordering::Relaxed) {
-            self.limiters
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clear();
+            lock(&self.limiters).clear();
             crate::metrics::local_rate_limits(false);
             info!("Redis answers again; rate limits are shared by every api instance again");
         }
@@ -127,6 +135,13 @@ impl LocalLimits {
             );
         }
     }
+}
+
+/// Locks `mutex`, also after a panic elsewhere: the maps hold no invariant a panic breaks.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Limiter {

@@ -3,7 +3,7 @@
 //! Before a provider call, [`reserve`] takes the call's maximum tokens and cost from the
 //! tenant's budgets for the billing period, and one request and those tokens from the
 //! per-minute limits of the tenant and of the API key the request used, atomically in one
-//! Redis script. When the reply ends, whether finished, stopped or failed, [`settle`]
+//! Redis script. When the reply ends, whether finished, stopped or failed, [`settle_or_log`]
 //! replaces the reservation with the real usage, giving the tokens it did not use back to
 //! the per-minute limits. Concurrent calls therefore overshoot a budget by at most what is
 //! reserved and not yet settled, never more, however many api instances serve them.
@@ -161,7 +161,8 @@ pub async fn reserve<C: ConnectionTrait>(
         let reply = match result {
             Ok(reply) => reply,
             Err(error) if redis_conn::is_unreachable(&error) => {
-                return reserve_locally(platform, db, &payer, estimate, now, period_end).await;
+                let reservation = (reservation_id, keys.period.clone());
+                return reserve_locally(platform, db, &payer, reservation, estimate, now).await;
             }
             Err(error) => return Err(error.into()),
         };
@@ -186,16 +187,17 @@ pub async fn reserve<C: ConnectionTrait>(
 
 /// Checks a reservation while Redis is unreachable: the monthly budgets against the usage
 /// records, without the reservations of replies in flight, and the per-minute limits with
-/// this process's own limiters. Nothing is reserved, so settling it later changes nothing.
+/// this process's own limiters. Nothing is reserved in Redis; the process remembers the
+/// reservation, so that settling it adds its usage to the period's count.
 async fn reserve_locally<C: ConnectionTrait>(
     platform: &Platform,
     db: &C,
     payer: &Payer<'_>,
+    (reservation_id, period_key): (Uuid, String),
     estimate: Estimate,
     now: DateTime<Utc>,
-    period_end: DateTime<Utc>,
 ) -> ServiceResult<RateStatus> {
-    let (period_start, _) = billing_period(now);
+    let (period_start, period_end) = billing_period(now);
     let (tokens, spend) = period_usage(db, payer.tenant_id, period_start, period_end).await?;
     let limits = &payer.tenant.limits;
     if limits
@@ -252,34 +254,25 @@ async fn reserve_locally<C: ConnectionTrait>(
         estimate.tokens,
     );
     match platform.local_limits.check(&checks) {
-        Ok(()) => Ok(RateStatus::default()),
+        Ok(()) => {
+            platform
+                .local_limits
+                .remember_reservation(reservation_id, period_key);
+            Ok(RateStatus::default())
+        }
         Err(LocalRefusal::Later { limit, retry_after }) => Err(payer.wait(limit, retry_after)),
         Err(LocalRefusal::Never { limit }) => Err(payer.never(limit, estimate)),
     }
 }
 
-/// Replaces the reservation of `reservation_id` with the real usage. Settling twice, or a
-/// reservation that never existed, changes nothing.
-pub async fn settle(
-    platform: &Platform,
-    tenant_id: TenantId,
-    reservation_id: Uuid,
-    tokens: i64,
-    cost_micros: i64,
-) -> ServiceResult<bool> {
-    let key = reservation_key(platform, tenant_id, reservation_id);
-    let mut redis = platform.redis.shared().await?;
-    let settled: i64 = SETTLE
-        .key(key)
-        .arg(tokens.max(0))
-        .arg(cost_micros.max(0))
-        .invoke_async(&mut redis)
-        .await?;
-    Ok(settled == 1)
-}
-
-/// Runs [`settle`] and logs a failure instead of returning it, for callers that must go on
-/// storing the reply.
+/// Replaces the reservation of `reservation_id` with the real usage, and logs a failure
+/// instead of returning it, for callers that must go on storing the reply. Settling twice,
+/// or a reservation that never existed, changes nothing.
+///
+/// A reservation made while Redis was unreachable adds its usage to the period's count. A
+/// settlement that cannot reach Redis is retried in the background every
+/// [`SETTLE_RETRY_EVERY`] for up to [`SETTLE_RETRY_FOR`], so that an outage leaves
+/// neither a stale reservation nor missing usage behind.
 pub async fn settle_or_log(
     platform: &Platform,
     tenant_id: TenantId,
@@ -287,13 +280,92 @@ pub async fn settle_or_log(
     tokens: i64,
     cost_micros: i64,
 ) {
-    if let Err(error) = settle(platform, tenant_id, reservation_id, tokens, cost_micros).await {
+    let settlement = Settlement {
+        target: match platform.local_limits.take_reservation(reservation_id) {
+            Some(period) => Target::LocalReservation { period },
+            None => Target::Reservation {
+                key: reservation_key(platform, tenant_id, reservation_id),
+            },
+        },
+        tokens: tokens.max(0),
+        cost_micros: cost_micros.max(0),
+    };
+    let error = match settlement.apply(platform).await {
+        Ok(()) => return,
+        Err(error) => error,
+    };
+    if !redis_conn::is_unreachable(&error) {
         warn!(
             %error,
             tenant.id = %tenant_id.as_uuid(),
             reservation.id = %reservation_id,
             "settling a budget reservation failed"
         );
+        return;
+    }
+    warn!(
+        %error,
+        tenant.id = %tenant_id.as_uuid(),
+        reservation.id = %reservation_id,
+        "settling a budget reservation failed; retrying until Redis answers"
+    );
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(SETTLE_RETRY_EVERY).await;
+            match settlement.apply(&platform).await {
+                Ok(()) => return,
+                Err(error)
+                    if redis_conn::is_unreachable(&error)
+                        && started.elapsed() < SETTLE_RETRY_FOR => {}
+                Err(error) => {
+                    warn!(
+                        %error,
+                        tenant.id = %tenant_id.as_uuid(),
+                        reservation.id = %reservation_id,
+                        "settling a budget reservation failed for good"
+                    );
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// How often a settlement that could not reach Redis is tried again.
+const SETTLE_RETRY_EVERY: Duration = Duration::from_secs(5);
+/// How long a settlement that could not reach Redis is tried again.
+const SETTLE_RETRY_FOR: Duration = Duration::from_secs(3600);
+
+/// A reply's real usage and the budget entry it settles.
+struct Settlement {
+    target: Target,
+    tokens: i64,
+    cost_micros: i64,
+}
+
+enum Target {
+    /// The reservation hash that [`RESERVE`] wrote.
+    Reservation { key: String },
+    /// A reservation made while Redis was unreachable, which wrote nothing; its usage is
+    /// added to the count of the period hash.
+    LocalReservation { period: String },
+}
+
+impl Settlement {
+    async fn apply(&self, platform: &Platform) -> redis::RedisResult<()> {
+        let mut redis = platform.redis.shared().await?;
+        let mut invocation = match &self.target {
+            Target::Reservation { key } => SETTLE.key(key),
+            Target::LocalReservation { period } => ADD_USAGE.key(period),
+        };
+        let _: i64 = invocation
+            .arg(self.tokens)
+            .arg(self.cost_micros)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(())
     }
 }
 
@@ -731,6 +803,20 @@ for field, interval in pairs(reservation) do
   end
 end
 redis.call('DEL', KEYS[1])
+return 1
+"#,
+    )
+});
+
+/// KEYS: period hash. ARGV: tokens and cost. Adds the usage of a reply whose reservation
+/// was made without Redis to the period's count, when the period hash exists; a missing
+/// hash is seeded from the usage records, which hold it. Returns 1, or 0 without a hash.
+static ADD_USAGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'used_tokens', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'used_spend', ARGV[2])
 return 1
 "#,
     )

@@ -441,24 +441,37 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         .unwrap();
     let proxy = TcpProxy::start(redis).await.unwrap();
     let app = TestApp::spawn_with(TestOptions {
+        // Replies take about a second, so one is still running when Redis goes away.
+        mock: MockConfig {
+            tokens: 10,
+            gap: Duration::from_millis(100),
+            ..MockConfig::default()
+        },
         env: vec![("REDIS_URL".into(), format!("redis://{}", proxy.addr))],
         ..TestOptions::default()
     })
     .await
     .unwrap();
     let chat = app.start_chat("local-rpm@example.com", "Be brief.").await;
-    set_limit(&app, &chat.owner.tenant_id, "requests_per_minute", 2).await;
-    let ids = conversations(&app, &chat.owner, &chat.agent_id, 6).await;
+    let tenant_id = &chat.owner.tenant_id;
+    set_limit(&app, tenant_id, "requests_per_minute", 2).await;
+    let ids = conversations(&app, &chat.owner, &chat.agent_id, 7).await;
     let token = &chat.owner.access_token;
-    let gauge = "task_assistant_rate_limits_local 1";
 
+    // One request through Redis, still replying when Redis becomes unreachable.
+    let before = send(&app, &app.base_url, token, &ids[0]).await;
+    assert_eq!(before.header("x-ratelimit-remaining-requests"), Some("1"));
     proxy.cut();
-    let first = send(&app, &app.base_url, token, &ids[0]).await;
-    assert!(first.admitted(), "{}", first.body);
-    // Without Redis there is no shared count to report.
-    assert_eq!(first.header("x-ratelimit-remaining-requests"), None);
-    assert!(send(&app, &app.base_url, token, &ids[1]).await.admitted());
-    let refused = send(&app, &app.base_url, token, &ids[2]).await;
+
+    // This instance now admits the whole limit on its own, without rate-limit headers.
+    let mut replies = vec![before];
+    for conversation in &ids[1..3] {
+        let reply = send(&app, &app.base_url, token, conversation).await;
+        assert!(reply.admitted(), "{}", reply.body);
+        assert_eq!(reply.header("x-ratelimit-remaining-requests"), None);
+        replies.push(reply);
+    }
+    let refused = send(&app, &app.base_url, token, &ids[3]).await;
     assert_eq!(
         error_code(&refused.body),
         "RATE_LIMITED",
@@ -471,22 +484,31 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         refused.header("retry-after"),
         Some(retry_after.to_string().as_str())
     );
-    assert!(metrics(&app).await.contains(gauge));
+    assert!(
+        metrics(&app)
+            .await
+            .contains("task_assistant_rate_limits_local 1")
+    );
+    for reply in &replies {
+        let id = reply.body["data"]["sendMessage"]["assistantMessage"]["id"]
+            .as_str()
+            .unwrap();
+        let message = app.wait_for_reply(token, id).await;
+        assert_eq!(message["status"], "COMPLETED", "{message}");
+    }
 
-    // With Redis back, the shared limit applies again; it counted nothing meanwhile.
+    // With Redis back, the shared limit applies again: it counted the one request made
+    // through it, not those this instance admitted alone.
     proxy.restore();
     let back = app
         .eventually(Duration::from_secs(10), || async {
-            let reply = send(&app, &app.base_url, token, &ids[3]).await;
-            reply
-                .header("x-ratelimit-limit-requests")
-                .is_some()
-                .then_some(reply)
+            let reply = send(&app, &app.base_url, token, &ids[4]).await;
+            let shared = reply.admitted() && reply.header("x-ratelimit-limit-requests").is_some();
+            shared.then_some(reply)
         })
         .await
         .unwrap();
-    assert_eq!(back.header("x-ratelimit-remaining-requests"), Some("1"));
-    assert!(send(&app, &app.base_url, token, &ids[4]).await.admitted());
+    assert_eq!(back.header("x-ratelimit-remaining-requests"), Some("0"));
     let refused = send(&app, &app.base_url, token, &ids[5]).await;
     assert_eq!(
         error_code(&refused.body),
@@ -498,6 +520,46 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         metrics(&app)
             .await
             .contains("task_assistant_rate_limits_local 0")
+    );
+    let id = back.body["data"]["sendMessage"]["assistantMessage"]["id"]
+        .as_str()
+        .unwrap();
+    app.wait_for_reply(token, id).await;
+
+    // The month's budget in Redis holds every reply's usage and no leftover reservation:
+    // the reply whose settlement failed during the outage was settled once Redis
+    // answered, and the replies admitted without Redis added their usage.
+    let recorded = count(
+        &app,
+        &format!(
+            "SELECT SUM(input_tokens + output_tokens)::bigint AS n FROM usage_records
+             WHERE tenant_id = '{tenant_id}'"
+        ),
+    )
+    .await;
+    assert!(recorded > 0);
+    let period = app.platform.redis.key(&[
+        "budget",
+        tenant_id,
+        "period",
+        &chrono::Utc::now().format("%Y-%m").to_string(),
+    ]);
+    let budget = app
+        .eventually(Duration::from_secs(15), || async {
+            let mut redis = app.platform.redis.shared().await.ok()?;
+            let (used, reserved): (i64, i64) = redis::cmd("HMGET")
+                .arg(&period)
+                .arg("used_tokens")
+                .arg("reserved_tokens")
+                .query_async(&mut redis)
+                .await
+                .ok()?;
+            (used == recorded && reserved == 0).then_some((used, reserved))
+        })
+        .await;
+    assert!(
+        budget.is_ok(),
+        "budget in Redis never matched {recorded} recorded tokens"
     );
     app.shutdown().await;
 }
