@@ -1,14 +1,14 @@
 //! Maintenance that keeps tables from growing without bound, run by the worker's sweep for
-//! every tenant: removal of sessions and invitations that ended longer ago than
-//! [`KEEP_ENDED_FOR_DAYS`], and the roll-up of old usage records into daily totals.
+//! every tenant: removal of sessions, invitations and webhook events that ended longer ago
+//! than [`KEEP_ENDED_FOR_DAYS`], and the roll-up of old usage records into daily totals.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use tracing::info;
 
 use crate::{Platform, error::ServiceResult};
 
-/// Days that an ended session or invitation stays in the database, so that an admin can
-/// still look it up while reading recent audit rows that name it.
+/// Days that an ended session, invitation or webhook event stays in the database, so that
+/// an admin can still look it up while reading recent audit rows or deliveries that name it.
 pub const KEEP_ENDED_FOR_DAYS: i32 = 30;
 
 /// The rows one run removed.
@@ -16,10 +16,13 @@ pub const KEEP_ENDED_FOR_DAYS: i32 = 30;
 pub struct Removed {
     pub sessions: u64,
     pub invitations: u64,
+    /// Webhook events, each with its messages and delivery attempts.
+    pub webhook_events: u64,
 }
 
-/// Deletes sessions that expired or were revoked, and invitations that expired, were
-/// revoked or were accepted, more than [`KEEP_ENDED_FOR_DAYS`] ago, in every tenant.
+/// Deletes sessions that expired or were revoked, invitations that expired, were revoked
+/// or were accepted, and webhook events none of whose messages is still pending, more than
+/// [`KEEP_ENDED_FOR_DAYS`] ago, in every tenant.
 pub async fn remove_ended(platform: &Platform) -> ServiceResult<Removed> {
     const SESSIONS: &str = r#"
         DELETE FROM sessions
@@ -33,6 +36,14 @@ pub async fn remove_ended(platform: &Platform) -> ServiceResult<Removed> {
            OR accepted_at < now() - make_interval(days => $1)
     "#;
 
+    // Deleting an event deletes its messages and their delivery attempts with it.
+    const WEBHOOK_EVENTS: &str = r#"
+        DELETE FROM webhook_events e
+        WHERE e.created_at < now() - make_interval(days => $1)
+          AND NOT EXISTS (SELECT 1 FROM webhook_messages m
+                          WHERE m.event_id = e.id AND m.status = 'pending')
+    "#;
+
     let statement = |sql: &str| {
         Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, [KEEP_ENDED_FOR_DAYS.into()])
     };
@@ -43,17 +54,23 @@ pub async fn remove_ended(platform: &Platform) -> ServiceResult<Removed> {
         .execute_raw(statement(INVITATIONS))
         .await?
         .rows_affected();
+    let webhook_events = txn
+        .execute_raw(statement(WEBHOOK_EVENTS))
+        .await?
+        .rows_affected();
     txn.commit().await?;
 
     let removed = Removed {
         sessions,
         invitations,
+        webhook_events,
     };
     if removed != Removed::default() {
         info!(
             sessions = removed.sessions,
             invitations = removed.invitations,
-            "removed ended sessions and invitations"
+            webhook_events = removed.webhook_events,
+            "removed ended sessions, invitations and webhook events"
         );
     }
     Ok(removed)

@@ -1,4 +1,5 @@
-//! The worker's sweep deletes sessions and invitations that ended more than 30 days ago,
+//! The worker's sweep deletes sessions, invitations and webhook events that ended more
+//! than 30 days ago,
 //! in every tenant, and keeps the rest.
 
 use sea_orm::{ConnectionTrait, Statement};
@@ -38,6 +39,10 @@ async fn invite(app: &TestApp, token: &str, email: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+const WEBHOOK: &str = "01900000-0000-7000-8000-000000000001";
+const DELIVERED: &str = "01900000-0000-7000-8000-000000000002";
+const PENDING: &str = "01900000-0000-7000-8000-000000000003";
 
 #[tokio::test]
 async fn sweep_removes_long_ended_rows_only() {
@@ -94,14 +99,41 @@ async fn sweep_removes_long_ended_rows_only() {
     )
     .await;
 
+    // Webhook events of 31 days ago: one delivered, one still pending its retries.
+    let tenant = &alice.tenant_id;
+    execute(
+        &app,
+        format!(
+            "INSERT INTO webhooks (id, tenant_id, url, event_types, secret_encrypted,
+                created_at, updated_at)
+             VALUES ('{WEBHOOK}', '{tenant}', 'https://hooks.example.com/', '[]', 'x',
+                now(), now());
+             INSERT INTO webhook_events (id, tenant_id, event_type, payload, created_at)
+             VALUES ('{DELIVERED}', '{tenant}', 'webhook.test', '{{}}',
+                     now() - interval '31 days'),
+                    ('{PENDING}', '{tenant}', 'webhook.test', '{{}}',
+                     now() - interval '31 days');
+             INSERT INTO webhook_messages (id, tenant_id, webhook_id, event_id, status,
+                created_at, updated_at)
+             VALUES (gen_random_uuid(), '{tenant}', '{WEBHOOK}', '{DELIVERED}', 'delivered',
+                     now(), now()),
+                    (gen_random_uuid(), '{tenant}', '{WEBHOOK}', '{PENDING}', 'pending',
+                     now(), now())"
+        ),
+    )
+    .await;
+
     let removed = maintenance::remove_ended(&app.platform).await.unwrap();
     assert_eq!(
         removed,
         Removed {
             sessions: 2,
-            invitations: 2
+            invitations: 2,
+            webhook_events: 1,
         }
     );
+    assert_eq!(ids(&app, "webhook_events").await, vec![PENDING.to_owned()]);
+    assert_eq!(ids(&app, "webhook_messages").await.len(), 1);
     let mut remaining = vec![recent, pending];
     remaining.sort();
     assert_eq!(ids(&app, "invitations").await, remaining);

@@ -682,3 +682,42 @@ async fn redelivery_restarts_schedule() {
     assert_eq!(again["enabled"], true);
     assert_eq!(receiver.received().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downgraded_plan_stops_deliveries() {
+    let app = app_with(&[]).await;
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let owner = app.register("downgrade@example.com", "Downgrade").await;
+    include_webhooks(&app, &owner.tenant_id).await;
+    let (webhook_id, _) = create_webhook(
+        &app,
+        &owner.access_token,
+        &receiver.url(),
+        &["API_KEY_CREATED"],
+    )
+    .await;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE subscriptions SET plan = 'free' WHERE tenant_id = '{}'",
+            owner.tenant_id
+        ))
+        .await
+        .unwrap();
+
+    create_api_key(&app, &owner.access_token, "after the downgrade").await;
+    let reason = "webhooks are not part of the free plan";
+    let webhook = app
+        .eventually(Duration::from_secs(15), || async {
+            let webhook = messages(&app, &owner.access_token, &webhook_id).await;
+            (webhook["messages"][0]["status"] == "FAILED").then_some(webhook)
+        })
+        .await
+        .unwrap();
+    assert_eq!(webhook["enabled"], false, "{webhook}");
+    assert_eq!(webhook["disabledReason"], reason);
+    let message = &webhook["messages"][0];
+    assert_eq!(message["lastError"], reason);
+    assert_eq!(message["attempts"], 1);
+    assert_eq!(message["deliveries"], json!([]));
+    assert!(receiver.received().is_empty());
+}

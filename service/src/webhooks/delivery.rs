@@ -21,7 +21,7 @@ use crate::{
     Platform, TenantId,
     error::{ServiceError, ServiceResult},
     jobs::DeliverWebhook,
-    metrics,
+    metrics, plans,
     secret::Secret,
 };
 
@@ -84,6 +84,14 @@ pub async fn deliver(platform: &Platform, job: &DeliverWebhook) -> ServiceResult
         .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::not_found("webhook event"))?;
+    // A plan changed to one without webhooks stops the deliveries of every endpoint.
+    let tenant = plans::limits_for(&txn, TenantId::new(message.tenant_id)).await?;
+    if endpoint.enabled && !tenant.limits.features.webhooks {
+        let reason = format!("webhooks are not part of the {} plan", tenant.plan_name());
+        disable(&txn, endpoint.id, &reason).await?;
+        txn.commit().await?;
+        return close_message(platform, &message, WebhookMessageStatus::Failed, &reason).await;
+    }
     txn.commit().await?;
 
     if !endpoint.enabled {
@@ -330,14 +338,21 @@ async fn add_failure<C: ConnectionTrait>(
         return Ok(());
     };
     if endpoint.enabled {
-        warn!(webhook.id = %webhook_id, %reason, "disabling a webhook");
-        webhook::Entity::update_many()
-            .col_expr(webhook::Column::Enabled, Expr::value(false))
-            .col_expr(webhook::Column::DisabledReason, Expr::value(reason))
-            .filter(webhook::Column::Id.eq(webhook_id))
-            .exec(db)
-            .await?;
+        disable(db, webhook_id, &reason).await?;
     }
+    Ok(())
+}
+
+/// Disables an endpoint, keeping `reason` for its admins to read.
+async fn disable<C: ConnectionTrait>(db: &C, webhook_id: Uuid, reason: &str) -> ServiceResult<()> {
+    warn!(webhook.id = %webhook_id, %reason, "disabling a webhook");
+    webhook::Entity::update_many()
+        .col_expr(webhook::Column::Enabled, Expr::value(false))
+        .col_expr(webhook::Column::DisabledReason, Expr::value(reason))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(webhook::Column::Id.eq(webhook_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
