@@ -121,7 +121,7 @@ pub async fn create(
         .filter(agent::Column::TenantId.eq(ctx.tenant()))
         .count(&txn)
         .await?;
-    plans::check_count(&tenant, "agents", agents, tenant.limits.max_agents)?;
+    plans::check_count(&tenant, "agents", agents, |limits| limits.max_agents)?;
     let agent = agent::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ctx.tenant()),

@@ -121,14 +121,12 @@ impl LocalLimits {
         // Read first, so that the usual call, with Redis up, writes nothing.
         if self.is_active() && self.active.swap(false, Ordering::Relaxed) {
             lock(&self.limiters).clear();
-            crate::metrics::local_rate_limits(false);
             info!("Redis answers again; rate limits are shared by every api instance again");
         }
     }
 
     fn begin(&self) {
         if !self.active.swap(true, Ordering::Relaxed) {
-            crate::metrics::local_rate_limits(true);
             warn!(
                 "Redis is unreachable; this api instance enforces the per-minute rate limits \
                  on its own until Redis answers, so each instance admits up to the full limit"

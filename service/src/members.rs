@@ -150,7 +150,7 @@ pub async fn invite(
         &tenant,
         "members (pending invitations count as members)",
         members + pending,
-        tenant.limits.max_members,
+        |limits| limits.max_members,
     )?;
     let invitation = invitation::ActiveModel {
         id: Set(Uuid::now_v7()),

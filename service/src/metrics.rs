@@ -93,6 +93,8 @@ pub fn install() -> &'static PrometheusHandle {
 pub async fn scrape(platform: &Platform) -> String {
     match health::queue_depths(platform).await {
         Ok(depths) => {
+            // Redis answered, so the limits are shared again even before the next request.
+            platform.local_limits.end();
             for depth in depths {
                 queue_jobs(depth.queue, "waiting", depth.waiting);
                 queue_jobs(depth.queue, "scheduled", depth.scheduled);
@@ -101,6 +103,7 @@ pub async fn scrape(platform: &Platform) -> String {
         }
         Err(error) => warn!(%error, "reading queue depths for /metrics failed"),
     }
+    local_rate_limits(platform.local_limits.is_active());
     install().render()
 }
 
@@ -267,8 +270,9 @@ pub fn rate_limited(limit: &str) {
     counter!(RATE_LIMIT_REJECTIONS, "limit" => limit.to_owned()).increment(1);
 }
 
-/// Sets whether this process enforces the per-minute rate limits on its own.
-pub fn local_rate_limits(active: bool) {
+/// Sets whether this process enforces the per-minute rate limits on its own; read at each
+/// scrape, so that every process reports its own state.
+fn local_rate_limits(active: bool) {
     gauge!(LOCAL_RATE_LIMITS).set(if active { 1.0 } else { 0.0 });
 }
 

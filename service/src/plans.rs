@@ -50,6 +50,17 @@ impl TenantLimits {
     pub fn plan_name(&self) -> &'static str {
         plan_name(self.plan)
     }
+
+    /// Names the setter of the limit that `pick` reads, for messages: `the free plan` for
+    /// the plan's default, or `this tenant's limit on the free plan` for a limit of the
+    /// tenant's own, which the plan's published defaults do not show.
+    pub fn limit_source(&self, pick: impl Fn(&PlanLimits) -> Option<i64>) -> String {
+        if pick(&self.limits) == pick(&defaults(self.plan)) {
+            format!("the {} plan", self.plan_name())
+        } else {
+            format!("this tenant's limit on the {} plan", self.plan_name())
+        }
+    }
 }
 
 pub fn plan_name(plan: PlanKind) -> &'static str {
@@ -188,17 +199,18 @@ async fn read<C: ConnectionTrait>(
     })
 }
 
-/// Fails with FORBIDDEN naming the plan when `count` has reached `limit`.
+/// Fails with FORBIDDEN naming the plan when `count` has reached the limit that `pick`
+/// reads.
 pub fn check_count(
     tenant: &TenantLimits,
     what: &str,
     count: u64,
-    limit: Option<i64>,
+    pick: impl Fn(&PlanLimits) -> Option<i64>,
 ) -> ServiceResult<()> {
-    match limit {
+    match pick(&tenant.limits) {
         Some(limit) if count as i64 >= limit => Err(ServiceError::Forbidden(format!(
-            "the {} plan allows {limit} {what}; upgrade the plan or remove one first",
-            tenant.plan_name()
+            "{} allows {limit} {what}; upgrade the plan or remove one first",
+            tenant.limit_source(pick)
         ))),
         _ => Ok(()),
     }

@@ -78,7 +78,8 @@ impl KeyPayer {
     }
 }
 
-fn lowest(first: Option<i64>, second: Option<i64>) -> Option<i64> {
+/// Returns the lower of two optional limits, where `None` means no limit.
+pub(crate) fn lowest(first: Option<i64>, second: Option<i64>) -> Option<i64> {
     match (first, second) {
         (Some(first), Some(second)) => Some(first.min(second)),
         (first, second) => first.or(second),
@@ -200,9 +201,10 @@ async fn reserve_locally<C: ConnectionTrait>(
     let (period_start, period_end) = billing_period(now);
     let (tokens, spend) = period_usage(db, payer.tenant_id, period_start, period_end).await?;
     let limits = &payer.tenant.limits;
-    if limits
-        .tokens_per_month
-        .is_some_and(|limit| tokens + estimate.tokens > limit)
+    if estimate.tokens > 0
+        && limits
+            .tokens_per_month
+            .is_some_and(|limit| tokens + estimate.tokens > limit)
     {
         crate::metrics::rate_limited(TOKENS_PER_MONTH);
         return Err(over_month(
@@ -212,9 +214,10 @@ async fn reserve_locally<C: ConnectionTrait>(
             period_end,
         ));
     }
-    if limits
-        .spend_per_month_micros
-        .is_some_and(|limit| spend + estimate.cost_micros > limit)
+    if estimate.cost_micros > 0
+        && limits
+            .spend_per_month_micros
+            .is_some_and(|limit| spend + estimate.cost_micros > limit)
     {
         crate::metrics::rate_limited(SPEND_PER_MONTH);
         return Err(over_month(payer.tenant, SPEND_PER_MONTH, spend, period_end));
@@ -456,12 +459,17 @@ struct Payer<'a> {
 impl Payer<'_> {
     /// Returns the per-minute limit named `limit` and its holder, such as `the free plan`.
     fn minute_limit(&self, limit: &str) -> (String, i64) {
-        let plan = format!("the {} plan", self.tenant.plan_name());
+        let tenant = self.tenant;
         let key = "this API key".to_owned();
-        let limits = &self.tenant.limits;
         match limit {
-            TENANT_REQUESTS => (plan, limits.requests_per_minute.unwrap_or_default()),
-            TENANT_TOKENS => (plan, limits.tokens_per_minute.unwrap_or_default()),
+            TENANT_REQUESTS => (
+                tenant.limit_source(|limits| limits.requests_per_minute),
+                tenant.limits.requests_per_minute.unwrap_or_default(),
+            ),
+            TENANT_TOKENS => (
+                tenant.limit_source(|limits| limits.tokens_per_minute),
+                tenant.limits.tokens_per_minute.unwrap_or_default(),
+            ),
             KEY_REQUESTS => (key, self.key_limits.requests_per_minute.unwrap_or_default()),
             _ => (key, self.key_limits.tokens_per_minute.unwrap_or_default()),
         }
@@ -536,19 +544,20 @@ fn over_month(
     used: i64,
     period_end: DateTime<Utc>,
 ) -> ServiceError {
-    let plan = tenant.plan_name();
     let limits = &tenant.limits;
     if limit == SPEND_PER_MONTH {
         return ServiceError::QuotaExceeded(format!(
-            "the {plan} plan allows {} micro-dollars of spend per month and {used} are used \
-             or reserved; the quota resets at {}",
+            "{} allows {} micro-dollars of spend per month and {used} are used or reserved; \
+             the quota resets at {}",
+            tenant.limit_source(|limits| limits.spend_per_month_micros),
             limits.spend_per_month_micros.unwrap_or_default(),
             period_end.to_rfc3339()
         ));
     }
     ServiceError::QuotaExceeded(format!(
-        "the {plan} plan allows {} tokens per month and {used} are used or reserved; the \
-         quota resets at {}",
+        "{} allows {} tokens per month and {used} are used or reserved; the quota resets at \
+         {}",
+        tenant.limit_source(|limits| limits.tokens_per_month),
         limits.tokens_per_month.unwrap_or_default(),
         period_end.to_rfc3339()
     ))
@@ -699,11 +708,11 @@ local period = redis.call('HMGET', KEYS[1], 'used_tokens', 'used_spend',
 local period_tokens = (tonumber(period[1]) or 0) + (tonumber(period[3]) or 0)
 local period_spend = (tonumber(period[2]) or 0) + (tonumber(period[4]) or 0)
 local limit_tokens = tonumber(ARGV[3])
-if limit_tokens >= 0 and period_tokens + tokens > limit_tokens then
+if tokens > 0 and limit_tokens >= 0 and period_tokens + tokens > limit_tokens then
   return {'month', 'tokens_per_month', tostring(period_tokens)}
 end
 local limit_spend = tonumber(ARGV[4])
-if limit_spend >= 0 and period_spend + cost > limit_spend then
+if cost > 0 and limit_spend >= 0 and period_spend + cost > limit_spend then
   return {'month', 'spend_per_month', tostring(period_spend)}
 end
 

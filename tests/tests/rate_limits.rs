@@ -146,7 +146,7 @@ async fn tenant_requests_limited_with_retry_after_and_headers() {
     assert_eq!(
         error_message(&refused.body),
         format!(
-            "the free plan allows 3 chat requests per minute; retry in {} s",
+            "this tenant's limit on the free plan allows 3 chat requests per minute; retry in {} s",
             refused.retry_after()
         )
     );
@@ -299,7 +299,8 @@ async fn unused_tokens_return_to_the_minute_limit() {
         refused.body
     );
     assert!(
-        error_message(&refused.body).starts_with("the free plan allows 300 tokens per minute"),
+        error_message(&refused.body)
+            .starts_with("this tenant's limit on the free plan allows 300 tokens per minute"),
         "{}",
         refused.body
     );
@@ -317,10 +318,32 @@ async fn unused_tokens_return_to_the_minute_limit() {
     let never = send(&app, &app.base_url, token, &ids[2]).await;
     assert_eq!(error_code(&never.body), "QUOTA_EXCEEDED", "{}", never.body);
     assert!(
-        error_message(&never.body).contains("the free plan allows 150 tokens per minute"),
+        error_message(&never.body)
+            .contains("this tenant's limit on the free plan allows 150 tokens per minute"),
         "{}",
         never.body
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn replies_without_max_tokens_fit_a_small_token_limit() {
+    let app = TestApp::spawn().await.unwrap();
+    // The agent sets no maxTokens, so a reply would reserve 4,096 output tokens.
+    let chat = app.start_chat("small-tpm@example.com", "Be brief.").await;
+    set_limit(&app, &chat.owner.tenant_id, "tokens_per_minute", 3_000).await;
+
+    let reply = send(
+        &app,
+        &app.base_url,
+        &chat.owner.access_token,
+        &chat.conversation_id,
+    )
+    .await;
+    assert!(reply.admitted(), "{}", reply.body);
+    // The reservation took what the minute had room for.
+    assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("3000"));
+    assert_eq!(reply.header("x-ratelimit-remaining-tokens"), Some("0"));
     app.shutdown().await;
 }
 

@@ -498,6 +498,30 @@ async fn hits_excluded_from_token_quota() {
     .await;
     assert_eq!(live["status"], "COMPLETED");
     assert_eq!(app.mock.received().len(), 2);
+
+    // Past its monthly quota and with a single token a minute, the tenant still gets
+    // answers from the cache, which take no tokens; a live reply is refused.
+    app.db
+        .execute_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "UPDATE subscriptions SET monthly_token_limit = 1, tokens_per_minute = 1
+             WHERE tenant_id = $1::uuid",
+            [owner.tenant_id.as_str().into()],
+        ))
+        .await
+        .unwrap();
+    let hit = ask(&app, &owner, &agent_id, None).await;
+    assert_eq!(hit["status"], "COMPLETED", "{hit}");
+    assert_eq!(app.mock.received().len(), 2);
+    let refused = app
+        .graphql(
+            Some(&owner.access_token),
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+                assistantMessage { id } } }",
+            json!({ "input": { "conversationId": conversation_id, "content": "And Italy?" } }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "QUOTA_EXCEEDED", "{refused}");
 }
 
 #[tokio::test]

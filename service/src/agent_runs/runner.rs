@@ -557,7 +557,7 @@ impl<'a> Runner<'a> {
                 self.tenant_id(),
                 self.ctx.key_payer(),
                 self.provider_kind,
-                &request,
+                budget::Demand::Call(&request),
                 reservation,
             )
             .await;

@@ -19,7 +19,7 @@ use super::{
     events::{self, MessageOutcome},
     fallback::Fallback,
     persist, recovery,
-    response_cache::{self, CacheSlot},
+    response_cache::{self, CacheSlot, CachedReply},
 };
 use crate::{
     Platform, RequestContext, TenantId,
@@ -51,9 +51,11 @@ pub struct Generation {
     pub fallback: Option<Fallback>,
     /// The agent's tools, when it has any; the reply then loops through tool calls.
     pub tools: Option<GenerationTools>,
-    /// The cache slot that the reply is looked up in before any provider call and stored in
-    /// once complete, or `None` when the response cache is off for it.
+    /// The cache slot that the reply was looked up in and is stored in once complete, or
+    /// `None` when the response cache is off for it.
     pub response_cache: Option<CacheSlot>,
+    /// The answer the lookup found, which the reply replays without a provider call.
+    pub cached_reply: Option<CachedReply>,
 }
 
 /// The tools a reply may call and the rights they run with.
@@ -224,9 +226,7 @@ async fn run(
 ) -> ServiceResult<()> {
     let _alive = recovery::keep_alive(platform, generation.message_id);
     let publisher = events::Publisher::new(platform, generation.message_id);
-    if let Some(slot) = &generation.response_cache
-        && let Some(cached) = response_cache::lookup(platform, slot).await
-    {
+    if let Some(cached) = &generation.cached_reply {
         let outcome = response_cache::replay(platform, generation, &publisher, cached).await?;
         announce_end(platform, generation, &publisher, &outcome, Vec::new()).await;
         return Ok(());
@@ -425,7 +425,7 @@ async fn reserve_step(
             tenant_id,
             api_key,
             generation.provider_kind,
-            request,
+            budget::Demand::Call(request),
             reservation,
         )
         .await;

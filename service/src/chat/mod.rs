@@ -216,6 +216,15 @@ pub async fn send_message(
     };
     let response_cache = response_cache::ttl_for(platform, agent.as_ref(), cache)
         .map(|ttl| response_cache::slot(platform, ctx.tenant_id, provider_kind, &request, ttl));
+    // The cache is read first, because an answer from it takes no tokens from the budgets.
+    let cached_reply = match &response_cache {
+        Some(slot) => response_cache::lookup(platform, slot).await,
+        None => None,
+    };
+    let demand = match cached_reply {
+        Some(_) => budget::Demand::Cached(&request),
+        None => budget::Demand::Call(&request),
+    };
 
     // Messages are ordered by id, so the question's id is made first. The reply's budget
     // is reserved before anything is stored, so a request over a limit leaves no message.
@@ -227,7 +236,7 @@ pub async fn send_message(
         ctx.tenant_id,
         ctx.key_payer(),
         provider_kind,
-        &request,
+        demand,
         assistant_id,
     )
     .await?;
@@ -290,6 +299,7 @@ pub async fn send_message(
             fallback,
             tools,
             response_cache,
+            cached_reply,
         },
         provider,
     );

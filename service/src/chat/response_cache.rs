@@ -225,14 +225,14 @@ pub(crate) async fn store(
 
 /// Delivers a cached reply like a live one: its deltas to the reply's stream, then the
 /// message's final state and a usage record marked as a cache hit, with the original token
-/// counts and no cost. The reservation made when the message was sent is settled with no
-/// tokens and no cost, so a hit counts as a request but not against the token and spend
-/// quotas.
+/// counts and no cost. The message reserved one request and no tokens when it was sent,
+/// and that reservation is settled with no tokens and no cost, so a hit counts as a
+/// request but not against the token and spend limits.
 pub(super) async fn replay(
     platform: &Platform,
     generation: &Generation,
     publisher: &Publisher,
-    cached: CachedReply,
+    cached: &CachedReply,
 ) -> ServiceResult<MessageOutcome> {
     for delta in &cached.deltas {
         publisher.delta(delta).await;
