@@ -18,12 +18,12 @@ use crate::{
 /// afterwards, so a budget can overshoot by that much per reply in flight.
 pub const DEFAULT_RESERVED_OUTPUT_TOKENS: i64 = 4_096;
 
-/// What a reply takes from the budgets.
+/// The share of the budgets a reply takes.
 #[derive(Clone, Copy)]
 pub enum Demand<'a> {
     /// A provider call with this request: its largest possible usage.
     Call(&'a ChatRequest),
-    /// A reply that the response cache answers for this request: one request, and no
+    /// A reply served from the response cache for this request: one request, and no
     /// tokens or cost.
     Cached(&'a ChatRequest),
 }
@@ -82,9 +82,9 @@ pub async fn reserve_for<C: ConnectionTrait>(
     .await
 }
 
-/// Returns the output tokens a call reserves: its maximum, or without one the default,
-/// lowered to what a minute's token limit leaves beside the prompt, so that a limit below
-/// the default does not refuse every reply that sets no maximum.
+/// Returns the output tokens a call reserves: its maximum, or without one the default.
+/// The default is lowered to what a minute's token limit leaves beside the prompt, so that
+/// a limit below the default does not refuse every reply that sets no maximum.
 fn reserved_output(
     max_tokens: Option<u32>,
     input_tokens: i64,
