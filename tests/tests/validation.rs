@@ -279,8 +279,44 @@ async fn malformed_requests_get_codes() {
         "BAD_USER_INPUT",
         "{unknown_enum}"
     );
+    assert_eq!(field(&unknown_enum), "priority", "{unknown_enum}");
     let syntax = app.graphql(token, "{ agents { ", json!({})).await;
     assert_eq!(error_code(&syntax), "BAD_USER_INPUT", "{syntax}");
+    assert_eq!(field(&syntax), "");
+
+    // Values that do not fit their type are refused before anything runs, naming the
+    // input field, in variables and in the query alike.
+    let create_key = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) {
+        secret } }";
+    let cases = [
+        (json!({ "name": "k", "scopes": ["BOGUS"] }), "scopes"),
+        (json!({ "name": "k" }), "scopes"),
+        (
+            json!({ "name": "k", "scopes": ["READ"], "requestsPerMinute": 1.5 }),
+            "requestsPerMinute",
+        ),
+        (
+            json!({ "name": "k", "scopes": ["READ"], "tokensPerMinute": 99_999_999_999_999_999_999.0 }),
+            "tokensPerMinute",
+        ),
+    ];
+    for (input, expected) in cases {
+        let body = app
+            .graphql(token, create_key, json!({ "input": input }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(field(&body), expected, "{body}");
+    }
+    let inline = app
+        .graphql(
+            token,
+            "mutation { createApiKey(input: { name: \"k\", scopes: [READ],
+                requestsPerMinute: 1.5 }) { secret } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(field(&inline), "requestsPerMinute", "{inline}");
+    assert_eq!(count(&app, "api_keys").await, 0);
 
     let response = app
         .http()

@@ -17,6 +17,7 @@ pub mod error;
 pub mod error_report;
 pub mod execution;
 pub mod health;
+pub mod input_errors;
 pub mod limits;
 pub mod live;
 pub mod loaders;
@@ -104,6 +105,8 @@ pub fn build_schema(platform: Platform) -> AppSchema {
     )
     .data(platform)
     .extension(metrics::OperationMetrics)
+    // Inside the metrics, so that they count the labelled codes.
+    .extension(input_errors::InputErrors)
     .extension(access::AccessControl)
     // The limits run before the sign-in guard, which expands fragments and so relies on
     // the field limit, and so that an oversized request costs no sign-in attempt.

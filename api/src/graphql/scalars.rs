@@ -37,6 +37,12 @@ impl ScalarType for BigInt {
         }
     }
 
+    /// Checks values during validation, so that an invalid one is refused with its input
+    /// field's path before anything runs.
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
+    }
+
     fn to_value(&self) -> Value {
         Value::Number(self.0.into())
     }

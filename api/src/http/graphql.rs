@@ -44,6 +44,7 @@ use crate::{
         document::selected_operation,
         error::{RETRY_AFTER, code},
         execution::ExecutionStarted,
+        input_errors,
         sign_in_guard::ClientIp,
     },
 };
@@ -266,7 +267,7 @@ async fn run(
 ) -> Outcome {
     let executed = prepare(state, caller, origin, &mut request);
     let mut response = state.schema.execute(request).await;
-    label_client_errors(&mut response.errors);
+    input_errors::label(&mut response.errors);
     Outcome {
         response,
         executed: executed.get(),
@@ -308,18 +309,6 @@ fn retry_after_seconds(errors: &[ServerError]) -> Option<u64> {
             _ => None,
         }
     })
-}
-
-/// Gives BAD_USER_INPUT to errors that carry no code. Only errors raised before any
-/// resolver ran lack one (syntax, validation, variable coercion), because every resolver
-/// error goes through `to_graphql_error`.
-pub(super) fn label_client_errors(errors: &mut [ServerError]) {
-    for error in errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", code::BAD_USER_INPUT);
-        }
-    }
 }
 
 /// A body that could not be read: the status and message of the response, which gets its
@@ -526,25 +515,5 @@ mod tests {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
         let error = read_body(&headers, Body::empty(), 10).await.err().unwrap();
         assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
-    }
-
-    #[test]
-    fn codeless_errors_labelled() {
-        let mut errors = vec![
-            ServerError::new("syntax error", None),
-            error_with(code::FORBIDDEN, None),
-        ];
-        label_client_errors(&mut errors);
-        let codes: Vec<_> = errors
-            .iter()
-            .map(|error| error.extensions.as_ref().unwrap().get("code").cloned())
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                Some(async_graphql::Value::from(code::BAD_USER_INPUT)),
-                Some(async_graphql::Value::from(code::FORBIDDEN)),
-            ]
-        );
     }
 }

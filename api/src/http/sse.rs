@@ -34,12 +34,12 @@ use super::{
     credential::{self, Lapsed},
     graphql::{
         Outcome, authenticate, content_type_rejected, error_response, is_mutation,
-        label_client_errors, mutation_over_get, prepare, read_body,
+        mutation_over_get, prepare, read_body,
     },
     media::{self, ResponseFormat},
     params::{self, Operations, ParamsError},
 };
-use crate::graphql::{context::Caller, error::code};
+use crate::graphql::{context::Caller, error::code, input_errors};
 
 /// Starts the operation of a POST request.
 pub(super) async fn post(State(state): State<AppState>, request: Request) -> Response {
@@ -111,7 +111,7 @@ fn stream_results(
         .schema
         .execute_stream(request)
         .map(move |mut response| {
-            label_client_errors(&mut response.errors);
+            input_errors::label(&mut response.errors);
             let outcome = Outcome {
                 response,
                 executed: executed.get(),
