@@ -1,7 +1,7 @@
 //! Labels the errors that async-graphql raises before any resolver runs (syntax,
-//! validation, variable coercion), which carry no code, so that every transport returns
-//! them as BAD_USER_INPUT, with the input field in `extensions.field` where the message
-//! names one, as the service's own input errors have.
+//! validation, variable coercion), which carry no code. Every transport then returns them
+//! as BAD_USER_INPUT, with the input field in `extensions.field` where the message names
+//! one, as the service's own input errors have.
 
 use std::sync::Arc;
 
