@@ -1,13 +1,15 @@
 //! Throttling of sign-in and registration attempts per client IP address and per email
-//! address, with in-process keyed rate limiters (GCRA, from the `governor` crate).
+//! address, with per-minute GCRA limits.
 //!
-//! Each api process counts on its own, so N replicas allow up to N times the configured
-//! rate. The counters start empty when the process starts.
+//! The limits live in Redis, so every api instance shares them (see [`service::gcra`]).
+//! While Redis is unreachable, each instance counts on its own with in-process keyed
+//! limiters of the same shape (from the `governor` crate), so N instances allow up to N
+//! times the configured rate until Redis answers again.
 
 use std::{
     net::IpAddr,
     num::NonZeroU32,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -15,6 +17,8 @@ use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
     clock::{Clock, DefaultClock},
 };
+use service::{Platform, auth::tokens::hash_token, gcra};
+use tracing::{info, warn};
 
 /// Checks between two sweeps that drop the state of keys that are full again, so that
 /// the limiters' memory stays bounded by the keys seen within about a minute.
@@ -50,28 +54,90 @@ impl Throttled {
 /// Per-minute quotas of sign-in attempts. A full quota may be spent at once, then one
 /// attempt comes back every `60 / quota` seconds.
 pub struct SignInThrottle {
+    per_ip_per_minute: NonZeroU32,
+    per_email_per_minute: NonZeroU32,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_email: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
     checks: AtomicU64,
+    /// Whether the last check counted in this process because Redis was unreachable.
+    local: AtomicBool,
 }
 
 impl SignInThrottle {
     pub fn new(per_ip_per_minute: NonZeroU32, per_email_per_minute: NonZeroU32) -> Self {
         Self {
+            per_ip_per_minute,
+            per_email_per_minute,
             per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_minute)),
             per_email: RateLimiter::keyed(Quota::per_minute(per_email_per_minute)),
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
+            local: AtomicBool::new(false),
         }
     }
 
-    /// Counts one attempt for `email` from `client_ip`, or returns the limit it ran into.
+    /// Counts one attempt for `email` from `client_ip` in the limits that every instance
+    /// shares, or returns the limit it ran into. A refused attempt counts in neither limit.
+    /// While Redis is unreachable, the attempt counts in this process's limiters instead.
     ///
+    /// Either key may be `None`: the transport may not know the address, and a malformed
+    /// request may carry no email. That part is then not limited.
+    pub async fn check(
+        &self,
+        platform: &Platform,
+        client_ip: Option<IpAddr>,
+        email: Option<&str>,
+    ) -> Result<(), Throttled> {
+        let mut limits = Vec::with_capacity(2);
+        let mut kinds = Vec::with_capacity(2);
+        if let Some(ip) = client_ip {
+            let key = platform.redis.key(&["sign-in", "ip", &ip.to_string()]);
+            limits.push((key, self.per_ip_per_minute.get()));
+            kinds.push(ThrottledBy::ClientIp);
+        }
+        if let Some(email) = email {
+            // The address is hashed, so that Redis holds no email addresses.
+            let hash = hash_token(&normalize_email(email));
+            limits.push((
+                platform.redis.key(&["sign-in", "email", &hash]),
+                self.per_email_per_minute.get(),
+            ));
+            kinds.push(ThrottledBy::Email);
+        }
+        match gcra::take(platform, &limits).await {
+            Ok(taken) => {
+                if self.local.swap(false, Ordering::Relaxed) {
+                    info!(
+                        "Redis answers again; sign-in attempts are counted by every api instance together"
+                    );
+                }
+                taken.map_err(|refused| Throttled {
+                    by: kinds[refused.index],
+                    retry_after: refused.retry_after,
+                })
+            }
+            Err(error) => {
+                if !self.local.swap(true, Ordering::Relaxed) {
+                    warn!(
+                        %error,
+                        "counting sign-in attempts in Redis failed; this api instance counts \
+                         them on its own until Redis answers"
+                    );
+                }
+                self.check_locally(client_ip, email)
+            }
+        }
+    }
+
+    /// Counts one attempt in this process's limiters, or returns the limit it ran into.
     /// The address is checked first, so an attempt rejected for its address does not use
-    /// up the account's quota. Either key may be `None`: the transport may not know the
-    /// address, and a malformed request may carry no email. That part is then not limited.
-    pub fn check(&self, client_ip: Option<IpAddr>, email: Option<&str>) -> Result<(), Throttled> {
+    /// up the account's quota.
+    fn check_locally(
+        &self,
+        client_ip: Option<IpAddr>,
+        email: Option<&str>,
+    ) -> Result<(), Throttled> {
         self.sweep_now_and_then();
         if let Some(ip) = client_ip {
             self.per_ip.check_key(&ip).map_err(|not_until| Throttled {
@@ -121,21 +187,34 @@ mod tests {
     fn email_quota_spent_then_rejected() {
         let throttle = throttle(100, 3);
         for _ in 0..3 {
-            assert_eq!(throttle.check(None, Some("ada@example.com")), Ok(()));
+            assert_eq!(
+                throttle.check_locally(None, Some("ada@example.com")),
+                Ok(())
+            );
         }
-        let rejected = throttle.check(None, Some("ada@example.com")).unwrap_err();
+        let rejected = throttle
+            .check_locally(None, Some("ada@example.com"))
+            .unwrap_err();
         assert_eq!(rejected.by, ThrottledBy::Email);
         // One attempt comes back every 20 s with 3 per minute.
         assert!(rejected.retry_after_seconds() <= 20, "{rejected:?}");
         assert!(rejected.retry_after_seconds() >= 19, "{rejected:?}");
-        assert_eq!(throttle.check(None, Some("grace@example.com")), Ok(()));
+        assert_eq!(
+            throttle.check_locally(None, Some("grace@example.com")),
+            Ok(())
+        );
     }
 
     #[test]
     fn email_compared_trimmed_and_lowercase() {
         let throttle = throttle(100, 1);
-        assert_eq!(throttle.check(None, Some("Ada@Example.com")), Ok(()));
-        let rejected = throttle.check(None, Some(" ada@example.com ")).unwrap_err();
+        assert_eq!(
+            throttle.check_locally(None, Some("Ada@Example.com")),
+            Ok(())
+        );
+        let rejected = throttle
+            .check_locally(None, Some(" ada@example.com "))
+            .unwrap_err();
         assert_eq!(rejected.by, ThrottledBy::Email);
     }
 
@@ -143,23 +222,42 @@ mod tests {
     fn ip_quota_covers_every_email() {
         let throttle = throttle(2, 100);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        assert_eq!(throttle.check(Some(ip), Some("a@example.com")), Ok(()));
-        assert_eq!(throttle.check(Some(ip), Some("b@example.com")), Ok(()));
-        let rejected = throttle.check(Some(ip), Some("c@example.com")).unwrap_err();
+        assert_eq!(
+            throttle.check_locally(Some(ip), Some("a@example.com")),
+            Ok(())
+        );
+        assert_eq!(
+            throttle.check_locally(Some(ip), Some("b@example.com")),
+            Ok(())
+        );
+        let rejected = throttle
+            .check_locally(Some(ip), Some("c@example.com"))
+            .unwrap_err();
         assert_eq!(rejected.by, ThrottledBy::ClientIp);
         let other: IpAddr = "192.0.2.8".parse().unwrap();
-        assert_eq!(throttle.check(Some(other), Some("c@example.com")), Ok(()));
+        assert_eq!(
+            throttle.check_locally(Some(other), Some("c@example.com")),
+            Ok(())
+        );
     }
 
     #[test]
     fn ip_rejection_keeps_email_quota() {
         let throttle = throttle(1, 1);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        assert_eq!(throttle.check(Some(ip), Some("a@example.com")), Ok(()));
-        let rejected = throttle.check(Some(ip), Some("b@example.com")).unwrap_err();
+        assert_eq!(
+            throttle.check_locally(Some(ip), Some("a@example.com")),
+            Ok(())
+        );
+        let rejected = throttle
+            .check_locally(Some(ip), Some("b@example.com"))
+            .unwrap_err();
         assert_eq!(rejected.by, ThrottledBy::ClientIp);
         let other: IpAddr = "192.0.2.8".parse().unwrap();
-        assert_eq!(throttle.check(Some(other), Some("b@example.com")), Ok(()));
+        assert_eq!(
+            throttle.check_locally(Some(other), Some("b@example.com")),
+            Ok(())
+        );
     }
 
     #[test]

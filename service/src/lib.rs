@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod database;
 pub mod error;
 pub mod error_tracking;
+pub mod gcra;
 pub mod health;
 pub mod jobs;
 pub mod live;

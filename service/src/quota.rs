@@ -693,7 +693,9 @@ fn reservation_key(platform: &Platform, tenant_id: TenantId, reservation_id: Uui
 /// that wait, or `{"never", name}` for one that the request is larger than. Nothing is
 /// written unless every limit has room.
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{}{}",
+        crate::gcra::LUA_FUNCTIONS,
         r#"
 local tokens = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
@@ -716,12 +718,7 @@ if cost > 0 and limit_spend >= 0 and period_spend + cost > limit_spend then
   return {'month', 'spend_per_month', tostring(period_spend)}
 end
 
--- Each per-minute limit keeps its theoretical arrival time (TAT) in microseconds of
--- Redis's clock. A request of cost c moves it c * 60 s / limit later, and is admitted
--- when the TAT stays within a minute of now.
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local window = 60000000
+-- The per-minute limits are GCRA limits (see `crate::gcra`).
 local limits = {
   {KEYS[2], tonumber(ARGV[5]), 1, 'requests_per_minute'},
   {KEYS[3], tonumber(ARGV[6]), tokens, 'tokens_per_minute'},
@@ -734,11 +731,9 @@ for i, limit in ipairs(limits) do
   local per_minute = limit[2]
   if per_minute >= 0 then
     if per_minute == 0 or limit[3] > per_minute then return {'never', limit[4]} end
-    local tat = tonumber(redis.call('GET', limit[1])) or now
-    if tat < now then tat = now end
-    local arrival = tat + limit[3] * window / per_minute
-    if arrival - window > now then
-      if arrival - window - now > wait then refused, wait = limit[4], arrival - window - now end
+    local arrival, limit_wait = gcra_arrival(limit[1], per_minute, limit[3])
+    if limit_wait > 0 then
+      if limit_wait > wait then refused, wait = limit[4], limit_wait end
     else
       arrivals[i] = arrival
     end
@@ -754,8 +749,7 @@ for i, limit in ipairs(limits) do
   local arrival = arrivals[i]
   if arrival then
     local interval = window / limit[2]
-    redis.call('SET', limit[1], string.format('%.0f', arrival),
-               'PX', math.ceil((arrival - now) / 1000) + 1000)
+    gcra_store(limit[1], arrival)
     if i % 2 == 0 then
       -- The token limits get back what the reply does not use when it is settled.
       redis.call('HSET', KEYS[6], 'refund:' .. limit[1], string.format('%.6f', interval))
@@ -768,8 +762,8 @@ for i, limit in ipairs(limits) do
 end
 redis.call('EXPIRE', KEYS[6], ARGV[10])
 return status
-"#,
-    )
+"#
+    ))
 });
 
 /// KEYS: reservation hash. ARGV: real tokens and cost. Moves the reservation's amounts
@@ -777,7 +771,9 @@ return status
 /// to its per-minute token limits (or takes the excess), and deletes the reservation.
 /// Returns 1, or 0 when there was no reservation.
 static SETTLE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{}{}",
+        crate::gcra::LUA_FUNCTIONS,
         r#"
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return 0 end
@@ -794,8 +790,6 @@ if redis.call('EXISTS', period) == 1 then
   redis.call('HINCRBY', period, 'used_tokens', tokens)
   redis.call('HINCRBY', period, 'used_spend', cost)
 end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 for field, interval in pairs(reservation) do
   if string.sub(field, 1, 7) == 'refund:' then
     local key = string.sub(field, 8)
@@ -805,16 +799,15 @@ for field, interval in pairs(reservation) do
       if arrival <= now then
         redis.call('DEL', key)
       else
-        redis.call('SET', key, string.format('%.0f', arrival),
-                   'PX', math.ceil((arrival - now) / 1000) + 1000)
+        gcra_store(key, arrival)
       end
     end
   end
 end
 redis.call('DEL', KEYS[1])
 return 1
-"#,
-    )
+"#
+    ))
 });
 
 /// KEYS: period hash. ARGV: tokens and cost. Adds the usage of a reply whose reservation

@@ -2,10 +2,13 @@
 //! default) and per email address (5 a minute), with RATE_LIMITED errors that give the
 //! seconds until a retry. `X-Forwarded-For` names the client only behind a trusted proxy.
 //!
-//! The test harness raises both quotas for the other tests, so each test here sets them.
+//! Every api instance counts in the same limits, kept in Redis. The test harness raises
+//! both quotas for the other tests, so each test here sets them.
+
+use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use tests::{TestApp, TestOptions, error_code, error_message};
+use tests::{TestApp, TestOptions, error_code, error_message, redis_url, tcp_proxy::TcpProxy};
 
 const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }";
 const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { role } }";
@@ -18,9 +21,20 @@ struct Reply {
 }
 
 async fn post(app: &TestApp, query: &str, variables: Value, forwarded_for: Option<&str>) -> Reply {
+    post_to(app, &app.base_url, query, variables, forwarded_for).await
+}
+
+/// Posts to the api at `base_url`, one of the app's instances.
+async fn post_to(
+    app: &TestApp,
+    base_url: &str,
+    query: &str,
+    variables: Value,
+    forwarded_for: Option<&str>,
+) -> Reply {
     let mut request = app
         .http()
-        .post(format!("{}/graphql", app.base_url))
+        .post(format!("{base_url}/graphql"))
         .json(&json!({ "query": query, "variables": variables }));
     if let Some(address) = forwarded_for {
         request = request.header("x-forwarded-for", address);
@@ -47,8 +61,12 @@ async fn login(app: &TestApp, email: &str, forwarded_for: Option<&str>) -> Reply
 /// it. A test spends a quota this way within milliseconds. Real attempts hash a password
 /// each, and in a debug build enough of them can outlast the quota's refill interval.
 async fn quick_attempt(app: &TestApp, email: &str) -> Reply {
+    quick_attempt_at(app, &app.base_url, email).await
+}
+
+async fn quick_attempt_at(app: &TestApp, base_url: &str, email: &str) -> Reply {
     let query = "mutation($email: String!) { login(input: { email: $email }) { accessToken } }";
-    post(app, query, json!({ "email": email }), None).await
+    post_to(app, base_url, query, json!({ "email": email }), None).await
 }
 
 fn assert_invalid_attempt(reply: &Reply) {
@@ -129,6 +147,47 @@ async fn email_limited_after_five_attempts() {
     assert_rate_limited(&reply, "for this email address", 12);
 
     assert_wrong_password(&login(&app, "other@example.com", None).await);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn instances_share_the_limits() {
+    let app = spawn_with_quotas(10, 4, &[]).await;
+    let second = app.start_second_api().await.unwrap();
+    // Attempts alternate between the two instances, which count them together.
+    for attempt in 0..4 {
+        let base_url = if attempt % 2 == 0 {
+            app.base_url.as_str()
+        } else {
+            second.as_str()
+        };
+        assert_invalid_attempt(&quick_attempt_at(&app, base_url, "shared@example.com").await);
+    }
+    for base_url in [app.base_url.as_str(), second.as_str()] {
+        let reply = quick_attempt_at(&app, base_url, "shared@example.com").await;
+        // One attempt comes back every 15 s at 4 a minute.
+        assert_rate_limited(&reply, "for this email address", 15);
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_hold_while_redis_is_down() {
+    let redis: SocketAddr = redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = TcpProxy::start(redis).await.unwrap();
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = spawn_with_quotas(10, 2, &[("REDIS_URL", &redis_url)]).await;
+    proxy.cut();
+    // This instance counts on its own now, with the same quota.
+    for _ in 0..2 {
+        assert_invalid_attempt(&quick_attempt(&app, "offline@example.com").await);
+    }
+    let reply = quick_attempt(&app, "offline@example.com").await;
+    assert_rate_limited(&reply, "for this email address", 30);
     app.shutdown().await;
 }
 

@@ -17,6 +17,7 @@ use super::{
     error::code,
 };
 use crate::throttle::{SignInThrottle, Throttled, ThrottledBy};
+use service::Platform;
 
 /// Mutation fields that check a password or create an account.
 const SIGN_IN_FIELDS: [&str; 2] = ["login", "register"];
@@ -62,10 +63,14 @@ impl Extension for SignInGuard {
             .or_else(|| ctx.data_opt::<ClientIp>())
             .map(|client_ip| client_ip.0);
         let attempts = sign_in_attempts(&mut request)?;
-        for email in attempts {
-            self.throttle
-                .check(client_ip, email.as_deref())
-                .map_err(throttled_error)?;
+        if !attempts.is_empty() {
+            let platform = ctx.data_unchecked::<Platform>();
+            for email in attempts {
+                self.throttle
+                    .check(platform, client_ip, email.as_deref())
+                    .await
+                    .map_err(throttled_error)?;
+            }
         }
         next.run(ctx, request).await
     }
