@@ -37,7 +37,8 @@ use crate::{
 };
 
 /// How long a reservation is kept when nothing settles it, such as when its process died
-/// and the sweep has not closed the reply yet.
+/// and the sweep has not closed the reply yet. It then gives its amounts back to the
+/// period's budget at the next reservation.
 const RESERVATION_SECONDS: u64 = 24 * 3600;
 /// Period hashes outlive their period by this much, so that late settlements find them.
 const PERIOD_GRACE_SECONDS: i64 = 35 * 24 * 3600;
@@ -140,6 +141,7 @@ pub async fn reserve<C: ConnectionTrait>(
             .key(&keys.key_requests)
             .key(&keys.key_tokens)
             .key(&keys.reservation)
+            .key(&keys.expiring)
             .arg(estimate.tokens)
             .arg(estimate.cost_micros)
             .arg(limits.tokens_per_month.unwrap_or(-1))
@@ -154,6 +156,7 @@ pub async fn reserve<C: ConnectionTrait>(
             Some((tokens, spend)) => invocation.arg(tokens).arg(spend),
             None => invocation.arg("").arg(""),
         };
+        invocation.arg(reservation_id.to_string());
         let result: redis::RedisResult<Vec<String>> = async {
             let mut redis = platform.redis.shared().await?;
             invocation.invoke_async(&mut redis).await
@@ -637,6 +640,8 @@ impl Reply {
 
 struct Keys {
     period: String,
+    /// The period's reservations by the time they expire unsettled.
+    expiring: String,
     tenant_requests: String,
     tenant_tokens: String,
     key_requests: String,
@@ -656,13 +661,15 @@ impl Keys {
         let redis = &platform.redis;
         // Without a key, the key's limits are -1 and its keys are never read or written.
         let key = api_key.map_or_else(|| "none".to_owned(), |key| key.id.to_string());
+        let period = redis.key(&[
+            "budget",
+            &tenant,
+            "period",
+            &period_start.format("%Y-%m").to_string(),
+        ]);
         Self {
-            period: redis.key(&[
-                "budget",
-                &tenant,
-                "period",
-                &period_start.format("%Y-%m").to_string(),
-            ]),
+            expiring: format!("{period}:expiring"),
+            period,
             tenant_requests: redis.key(&["budget", &tenant, "rate", "requests"]),
             tenant_tokens: redis.key(&["budget", &tenant, "rate", "tokens"]),
             key_requests: redis.key(&["budget", &tenant, "api-key", &key, "requests"]),
@@ -682,10 +689,11 @@ fn reservation_key(platform: &Platform, tenant_id: TenantId, reservation_id: Uui
 }
 
 /// KEYS: period hash; the tenant's request and token limits; the API key's request and
-/// token limits; the reservation hash. ARGV: tokens, cost, monthly token limit, monthly
-/// spend limit, the tenant's requests and tokens per minute, the key's requests and tokens
-/// per minute (each -1 for none), period TTL, reservation TTL, and the seed tokens and
-/// spend (empty when not read yet).
+/// token limits; the reservation hash; the period's expiring reservations. ARGV: tokens,
+/// cost, monthly token limit, monthly spend limit, the tenant's requests and tokens per
+/// minute, the key's requests and tokens per minute (each -1 for none), period TTL,
+/// reservation TTL, the seed tokens and spend (empty when not read yet), and the
+/// reservation's id.
 ///
 /// Returns `{"ok", [name, limit, remaining, reset µs]...}` for each per-minute limit that
 /// applies, `{"seed"}` when the period hash must be seeded first, `{"month", name, used}`
@@ -704,6 +712,15 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'used_tokens', ARGV[11], 'used_spend', ARGV[12],
              'reserved_tokens', 0, 'reserved_spend', 0)
   redis.call('EXPIRE', KEYS[1], ARGV[9])
+end
+-- Reservations that nothing settled in their lifetime, such as one of a worker that died
+-- during a model call, give their amounts back.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 100)
+for _, member in ipairs(expired) do
+  local expired_tokens, expired_spend = string.match(member, ':(%d+):(%d+)$')
+  redis.call('HINCRBY', KEYS[1], 'reserved_tokens', 0 - tonumber(expired_tokens))
+  redis.call('HINCRBY', KEYS[1], 'reserved_spend', 0 - tonumber(expired_spend))
+  redis.call('ZREM', KEYS[7], member)
 end
 local period = redis.call('HMGET', KEYS[1], 'used_tokens', 'used_spend',
                           'reserved_tokens', 'reserved_spend')
@@ -743,7 +760,11 @@ if refused then return {'wait', refused, string.format('%.0f', wait)} end
 
 redis.call('HINCRBY', KEYS[1], 'reserved_tokens', tokens)
 redis.call('HINCRBY', KEYS[1], 'reserved_spend', cost)
-redis.call('HSET', KEYS[6], 'tokens', tokens, 'cost', cost, 'period', KEYS[1])
+local member = ARGV[13] .. ':' .. string.format('%d', tokens) .. ':' .. string.format('%d', cost)
+redis.call('ZADD', KEYS[7], now + tonumber(ARGV[10]) * 1000000, member)
+redis.call('EXPIRE', KEYS[7], ARGV[9])
+redis.call('HSET', KEYS[6], 'tokens', tokens, 'cost', cost, 'period', KEYS[1],
+           'expiring', KEYS[7], 'member', member)
 local status = {'ok'}
 for i, limit in ipairs(limits) do
   local arrival = arrivals[i]
@@ -783,10 +804,18 @@ local reserved = tonumber(reservation['tokens'])
 local tokens = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local period = reservation['period']
+-- A reservation that expired gave its amounts back already.
+local held = true
+if reservation['expiring'] then
+  held = redis.call('ZREM', reservation['expiring'], reservation['member']) == 1
+end
 if redis.call('EXISTS', period) == 1 then
-  -- `0 - x` rather than `-x`: Lua turns `-0` into the string "-0", which HINCRBY rejects.
-  redis.call('HINCRBY', period, 'reserved_tokens', 0 - reserved)
-  redis.call('HINCRBY', period, 'reserved_spend', 0 - tonumber(reservation['cost']))
+  if held then
+    -- `0 - x` rather than `-x`: Lua turns `-0` into the string "-0", which HINCRBY
+    -- rejects.
+    redis.call('HINCRBY', period, 'reserved_tokens', 0 - reserved)
+    redis.call('HINCRBY', period, 'reserved_spend', 0 - tonumber(reservation['cost']))
+  end
   redis.call('HINCRBY', period, 'used_tokens', tokens)
   redis.call('HINCRBY', period, 'used_spend', cost)
 end

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-use tests::{Session, TestApp, error_code, error_message};
+use tests::{MockConfig, Session, TestApp, TestOptions, error_code, error_message};
 
 const INSTRUCTIONS: &str = "Answer briefly.";
 /// Output tokens the mock sends when the agent allows at least that many.
@@ -193,6 +193,99 @@ async fn settled_usage_frees_the_reservation() {
         error_message(&over).contains(&format!("{used} are used or reserved")),
         "{over}"
     );
+    app.shutdown().await;
+}
+
+/// Returns the tokens that the period hash `period` holds reserved.
+async fn reserved_tokens(app: &TestApp, period: &str) -> i64 {
+    let mut redis = app.platform.redis.shared().await.unwrap();
+    redis::cmd("HGET")
+        .arg(period)
+        .arg("reserved_tokens")
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unsettled_reservations_expire() {
+    // Replies take about two seconds, so the first is still running when it "dies".
+    let app = TestApp::spawn_with(TestOptions {
+        mock: MockConfig {
+            tokens: 20,
+            gap: Duration::from_millis(100),
+            ..MockConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let owner = app.register("expire@example.com", "Expire").await;
+    let max_tokens = 200;
+    let agent_id = agent_with_max_tokens(&app, &owner.access_token, max_tokens).await;
+    let content = "Hi";
+    let reservation = first_reservation(content, max_tokens);
+    let first = app
+        .create_conversation(&owner.access_token, &agent_id)
+        .await;
+    let sent = send(&app, &owner, &first, content).await;
+    let id = sent["data"]["sendMessage"]["assistantMessage"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The reservation outlives its lifetime unsettled, as when the process holding it
+    // died: its hash is gone and it is due in the period's expiring set.
+    let mut redis = app.platform.redis.shared().await.unwrap();
+    let period = app.platform.redis.key(&[
+        "budget",
+        &owner.tenant_id,
+        "period",
+        &chrono::Utc::now().format("%Y-%m").to_string(),
+    ]);
+    let expiring = format!("{period}:expiring");
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&expiring)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    let member = members[0].clone();
+    assert!(
+        member.starts_with(&format!("{id}:{reservation}:")),
+        "{member}"
+    );
+    let reservation_key = app
+        .platform
+        .redis
+        .key(&["budget", &owner.tenant_id, "reservation", &id]);
+    let () = redis::pipe()
+        .del(&reservation_key)
+        .zadd(&expiring, &member, 0)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    app.wait_for_reply(&owner.access_token, &id).await;
+    // Nothing settled it, so it still holds its tokens.
+    assert_eq!(reserved_tokens(&app, &period).await, reservation);
+
+    // The next reservation gives them back, and holds only its own.
+    let second = app
+        .create_conversation(&owner.access_token, &agent_id)
+        .await;
+    let sent = send(&app, &owner, &second, content).await;
+    assert!(sent["errors"].is_null(), "{sent}");
+    let id = sent["data"]["sendMessage"]["assistantMessage"]["id"]
+        .as_str()
+        .unwrap();
+    app.wait_for_reply(&owner.access_token, id).await;
+    app.eventually(Duration::from_secs(5), || async {
+        (reserved_tokens(&app, &period).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
     app.shutdown().await;
 }
 
