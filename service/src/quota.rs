@@ -483,10 +483,11 @@ impl Payer<'_> {
         crate::metrics::rate_limited(limit);
         let (whose, per_minute) = self.minute_limit(limit);
         let retry_after_seconds = whole_seconds(wait);
-        let what = if is_request_limit(limit) {
-            "chat requests"
-        } else {
-            "tokens"
+        let what = match (is_request_limit(limit), per_minute) {
+            (true, 1) => "chat request",
+            (true, _) => "chat requests",
+            (false, 1) => "token",
+            (false, _) => "tokens",
         };
         let allowance = Allowance {
             limit: per_minute,
@@ -519,8 +520,9 @@ impl Payer<'_> {
         crate::metrics::rate_limited(limit);
         let (whose, per_minute) = self.minute_limit(limit);
         if is_request_limit(limit) {
+            // Only a limit of 0 refuses every request.
             return ServiceError::QuotaExceeded(format!(
-                "{whose} allows {per_minute} chat requests per minute"
+                "{whose} allows no chat requests per minute"
             ));
         }
         ServiceError::QuotaExceeded(format!(

@@ -147,6 +147,29 @@ async fn email_limited_after_five_attempts() {
     assert_rate_limited(&reply, "for this email address", 12);
 
     assert_wrong_password(&login(&app, "other@example.com", None).await);
+
+    // In a batch, the refused sign-in still gives the wait in `Retry-After`.
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .json(&json!([
+            { "query": LOGIN, "variables": { "input": {
+                "email": "target@example.com", "password": "not the password" } } },
+            { "query": "{ __typename }" },
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body[0]), "RATE_LIMITED", "{body}");
+    assert_eq!(body[0]["errors"][0]["extensions"]["retryAfter"], header);
+    assert_eq!(body[1]["data"]["__typename"], "QueryRoot");
     app.shutdown().await;
 }
 

@@ -227,7 +227,7 @@ async fn api_keys_limited_apart_from_their_tenant() {
         refused.body
     );
     assert!(
-        error_message(&refused.body).starts_with("this API key allows 1 chat requests per minute"),
+        error_message(&refused.body).starts_with("this API key allows 1 chat request per minute"),
         "{}",
         refused.body
     );
@@ -409,7 +409,7 @@ async fn runs_started_with_a_key_count_against_it() {
         by_key["error"]
             .as_str()
             .unwrap()
-            .starts_with("this API key allows 1 chat requests per minute"),
+            .starts_with("this API key allows 1 chat request per minute"),
         "{by_key}"
     );
     let by_owner = ended(&app, &owner.access_token, &by_owner).await;

@@ -280,6 +280,8 @@ async fn malformed_requests_get_codes() {
         "{unknown_enum}"
     );
     assert_eq!(field(&unknown_enum), "priority", "{unknown_enum}");
+    // A date that passes validation as a string and fails when read names its field too.
+    assert_eq!(field(&bad_date), "dueAt", "{bad_date}");
     let syntax = app.graphql(token, "{ agents { ", json!({})).await;
     assert_eq!(error_code(&syntax), "BAD_USER_INPUT", "{syntax}");
     assert_eq!(field(&syntax), "");
@@ -290,6 +292,10 @@ async fn malformed_requests_get_codes() {
         secret } }";
     let cases = [
         (json!({ "name": "k", "scopes": ["BOGUS"] }), "scopes"),
+        (
+            json!({ "name": "k", "scopes": ["READ"], "expiresAt": "soon" }),
+            "expiresAt",
+        ),
         (json!({ "name": "k" }), "scopes"),
         (
             json!({ "name": "k", "scopes": ["READ"], "requestsPerMinute": 1.5 }),

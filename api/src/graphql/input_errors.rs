@@ -1,14 +1,15 @@
-//! Labels the errors that async-graphql raises before any resolver runs (syntax,
-//! validation, variable coercion), which carry no code. Every transport then returns them
+//! Labels the errors that async-graphql raises itself (syntax, validation, values that
+//! fail to parse), which carry no code. Every transport then returns them
 //! as BAD_USER_INPUT, with the input field in `extensions.field` where the message names
 //! one, as the service's own input errors have.
 
 use std::sync::Arc;
 
 use async_graphql::{
-    Response, ServerError,
+    PathSegment, Response, ServerError,
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe},
     futures_util::stream::BoxStream,
+    registry::{MetaInputValue, MetaType, Registry},
 };
 use futures_util::StreamExt;
 
@@ -27,6 +28,7 @@ impl ExtensionFactory for InputErrors {
 impl Extension for InputErrors {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
+        name_parsed_fields(&mut response.errors, &ctx.schema_env.registry);
         label(&mut response.errors);
         response
     }
@@ -37,7 +39,9 @@ impl Extension for InputErrors {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        Box::pin(next.run(ctx, stream).map(|mut response| {
+        let schema = ctx.schema_env.clone();
+        Box::pin(next.run(ctx, stream).map(move |mut response| {
+            name_parsed_fields(&mut response.errors, &schema.registry);
             label(&mut response.errors);
             response
         }))
@@ -57,6 +61,65 @@ pub fn label(errors: &mut [ServerError]) {
         if let Some(field) = field_named(&error.message) {
             extensions.set("field", field);
         }
+    }
+}
+
+/// Names the field of errors from values that pass validation but fail to parse when the
+/// resolver reads them, such as a `DateTime` of "tomorrow". Their message names the
+/// scalar and the input object, or else the root field's arguments hold the value. The
+/// field is the only one there of that scalar's type; where several have it, none is
+/// named.
+fn name_parsed_fields(errors: &mut [ServerError], registry: &Registry) {
+    for error in errors {
+        let labelled = error
+            .extensions
+            .as_ref()
+            .is_some_and(|extensions| extensions.get("code").is_some());
+        if labelled {
+            continue;
+        }
+        let root_field = match error.path.first() {
+            Some(PathSegment::Field(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        if let Some(field) = parsed_field(&error.message, root_field, registry) {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            extensions.set("code", code::BAD_USER_INPUT);
+            extensions.set("field", field);
+        }
+    }
+}
+
+/// Returns the field of `Failed to parse "DateTime": ... (occurred while parsing
+/// "CreateTaskInput")`, or of `Failed to parse "DateTime": ...` in an argument of
+/// `root_field`, when exactly one field there has that type.
+fn parsed_field(message: &str, root_field: Option<&str>, registry: &Registry) -> Option<String> {
+    let rest = message.strip_prefix("Failed to parse \"")?;
+    let (scalar, rest) = rest.split_once('"')?;
+    let inputs: Vec<&MetaInputValue> = match rest.split_once("(occurred while parsing \"") {
+        Some((_, input_object)) => {
+            let (input_object, _) = input_object.split_once('"')?;
+            match registry.types.get(input_object)? {
+                MetaType::InputObject { input_fields, .. } => input_fields.values().collect(),
+                _ => return None,
+            }
+        }
+        None => {
+            let root_field = root_field?;
+            [Some(&registry.query_type), registry.mutation_type.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|root| registry.types.get(root)?.field_by_name(root_field))
+                .flat_map(|field| field.args.values())
+                .collect()
+        }
+    };
+    let mut of_type = inputs
+        .into_iter()
+        .filter(|input| input.ty.trim_matches(|c| matches!(c, '[' | ']' | '!')) == scalar);
+    match (of_type.next(), of_type.next()) {
+        (Some(only), None) => Some(only.name.clone()),
+        _ => None,
     }
 }
 

@@ -11,7 +11,8 @@
 //!   limits) get 400 with `application/graphql-response+json`, and 200 with
 //!   `application/json`. Their body has no `data` entry. Throttled sign-ins get 429 with
 //!   `Retry-After` in either format. An operation that ran gets 200, with `Retry-After`
-//!   when a per-minute limit refused it.
+//!   when a per-minute limit refused it. A batch gets 200, with the longest `Retry-After`
+//!   of its operations.
 
 use std::collections::BTreeMap;
 
@@ -181,7 +182,19 @@ async fn execute(
                 outcomes.push(run(state, caller.clone(), &origin, request).await);
             }
             let bodies: Vec<ResponseBody<'_>> = outcomes.iter().map(Outcome::body).collect();
-            serialized(StatusCode::OK, format, &bodies)
+            let mut response = serialized(StatusCode::OK, format, &bodies);
+            // A batch answers 200 as a whole; the longest wait of its refused operations
+            // still reaches clients that only read headers.
+            let retry_after = outcomes
+                .iter()
+                .filter_map(|outcome| retry_after_seconds(&outcome.response.errors))
+                .max();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
         }
     }
 }
