@@ -61,6 +61,18 @@ impl TcpProxy {
         })
     }
 
+    /// Starts a proxy in front of the Redis server the tests share, and returns it with the
+    /// `REDIS_URL` that reaches Redis through it.
+    pub async fn for_redis() -> anyhow::Result<(Self, String)> {
+        let target: SocketAddr = crate::redis_url()
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .parse()?;
+        let proxy = Self::start(target).await?;
+        let url = format!("redis://{}", proxy.addr);
+        Ok((proxy, url))
+    }
+
     /// Closes every open connection and refuses new ones until [`TcpProxy::restore`].
     pub fn cut(&self) {
         self.state.down.store(true, Ordering::SeqCst);

@@ -5,10 +5,8 @@
 //! Every api instance counts in the same limits, kept in Redis. The test harness raises
 //! both quotas for the other tests, so each test here sets them.
 
-use std::net::SocketAddr;
-
 use serde_json::{Value, json};
-use tests::{TestApp, TestOptions, error_code, error_message, redis_url, tcp_proxy::TcpProxy};
+use tests::{TestApp, TestOptions, error_code, error_message, tcp_proxy::TcpProxy};
 
 const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }";
 const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { role } }";
@@ -196,13 +194,7 @@ async fn instances_share_the_limits() {
 
 #[tokio::test]
 async fn limits_hold_while_redis_is_down() {
-    let redis: SocketAddr = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let proxy = TcpProxy::start(redis).await.unwrap();
-    let redis_url = format!("redis://{}", proxy.addr);
+    let (proxy, redis_url) = TcpProxy::for_redis().await.unwrap();
     let app = spawn_with_quotas(10, 2, &[("REDIS_URL", &redis_url)]).await;
     proxy.cut();
     // This instance counts on its own now, with the same quota.

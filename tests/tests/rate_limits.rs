@@ -3,15 +3,14 @@
 //! RATE_LIMITED, `extensions.retryAfter` and `Retry-After`, and enforced by each instance
 //! on its own while Redis is unreachable.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::header::HeaderMap;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tests::{
-    MockConfig, Session, TestApp, TestOptions, error_code, error_message, redis_url,
-    tcp_proxy::TcpProxy,
+    MockConfig, Session, TestApp, TestOptions, error_code, error_message, tcp_proxy::TcpProxy,
 };
 
 const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
@@ -33,6 +32,11 @@ impl Reply {
 
     fn admitted(&self) -> bool {
         self.body["errors"].is_null()
+    }
+
+    /// Checks that a per-minute limit refused the request.
+    fn assert_rate_limited(&self) {
+        assert_eq!(error_code(&self.body), "RATE_LIMITED", "{}", self.body);
     }
 
     fn retry_after(&self) -> u64 {
@@ -137,12 +141,7 @@ async fn tenant_requests_limited_with_retry_after_and_headers() {
     }
 
     let refused = send(&app, &app.base_url, token, &ids[3]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     assert_eq!(
         error_message(&refused.body),
         format!(
@@ -220,12 +219,7 @@ async fn api_keys_limited_apart_from_their_tenant() {
     // The key with a limit of its own gets 1 request, the other the plan's 2.
     assert!(send(&app, &app.base_url, own, &ids[0]).await.admitted());
     let refused = send(&app, &app.base_url, own, &ids[1]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     assert!(
         error_message(&refused.body).starts_with("this API key allows 1 chat request per minute"),
         "{}",
@@ -239,12 +233,7 @@ async fn api_keys_limited_apart_from_their_tenant() {
     assert_eq!(admitted.header("x-ratelimit-limit-requests"), Some("2"));
     assert_eq!(admitted.header("x-ratelimit-remaining-requests"), Some("0"));
     let refused = send(&app, &app.base_url, plain, &ids[3]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     // The tenant's own limit of 60 still has room for its members' sessions.
     assert!(
         send(&app, &app.base_url, &owner.access_token, &ids[4])
@@ -292,12 +281,7 @@ async fn unused_tokens_return_to_the_minute_limit() {
         .unwrap();
     assert!((90..=100).contains(&remaining), "{remaining}");
     let refused = send(&app, &app.base_url, token, &ids[1]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     assert!(
         error_message(&refused.body)
             .starts_with("this tenant's limit on the free plan allows 300 tokens per minute"),
@@ -438,7 +422,7 @@ async fn two_api_instances_share_one_limit() {
     let admitted = replies.iter().filter(|reply| reply.admitted()).count();
     assert_eq!(admitted, 5);
     for reply in replies.iter().filter(|reply| !reply.admitted()) {
-        assert_eq!(error_code(&reply.body), "RATE_LIMITED", "{}", reply.body);
+        reply.assert_rate_limited();
     }
     let stored = count(
         &app,
@@ -457,12 +441,7 @@ async fn two_api_instances_share_one_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_instance_limits_on_its_own_while_redis_is_down() {
-    let redis: SocketAddr = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let proxy = TcpProxy::start(redis).await.unwrap();
+    let (proxy, redis_url) = TcpProxy::for_redis().await.unwrap();
     let app = TestApp::spawn_with(TestOptions {
         // Replies take about a second, so one is still running when Redis goes away.
         mock: MockConfig {
@@ -470,7 +449,7 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
             gap: Duration::from_millis(100),
             ..MockConfig::default()
         },
-        env: vec![("REDIS_URL".into(), format!("redis://{}", proxy.addr))],
+        env: vec![("REDIS_URL".into(), redis_url)],
         ..TestOptions::default()
     })
     .await
@@ -495,12 +474,7 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         replies.push(reply);
     }
     let refused = send(&app, &app.base_url, token, &ids[3]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     let retry_after = refused.retry_after();
     assert!((1..=30).contains(&retry_after), "{retry_after}");
     assert_eq!(
@@ -533,12 +507,7 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         .unwrap();
     assert_eq!(back.header("x-ratelimit-remaining-requests"), Some("0"));
     let refused = send(&app, &app.base_url, token, &ids[5]).await;
-    assert_eq!(
-        error_code(&refused.body),
-        "RATE_LIMITED",
-        "{}",
-        refused.body
-    );
+    refused.assert_rate_limited();
     assert!(
         metrics(&app)
             .await

@@ -1,25 +1,19 @@
 //! No webhook event is lost while Redis is unreachable: events written with the changes
 //! that caused them are delivered once Redis is back, each under one `webhook-id`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 use tests::{
-    MockConfig, TestApp, TestOptions, redis_url, tcp_proxy::TcpProxy,
-    webhook_receiver::WebhookReceiver,
+    MockConfig, TestApp, TestOptions, tcp_proxy::TcpProxy, webhook_receiver::WebhookReceiver,
 };
 
 const REPLIES: usize = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_during_a_redis_outage_are_all_delivered_once() {
-    let redis: SocketAddr = redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let proxy = TcpProxy::start(redis).await.unwrap();
+    let (proxy, redis_url) = TcpProxy::for_redis().await.unwrap();
     let app = TestApp::spawn_with(TestOptions {
         mock: MockConfig {
             tokens: 20,
@@ -27,7 +21,7 @@ async fn events_during_a_redis_outage_are_all_delivered_once() {
             ..MockConfig::default()
         },
         env: vec![
-            ("REDIS_URL".into(), format!("redis://{}", proxy.addr)),
+            ("REDIS_URL".into(), redis_url),
             ("ALLOWED_PRIVATE_NETWORKS".into(), "127.0.0.1/32".into()),
             ("WEBHOOK_RETRY_SCHEDULE".into(), "1,1,1".into()),
             ("SWEEP_INTERVAL_SECONDS".into(), "1".into()),
