@@ -4,8 +4,8 @@
 //! Each limit is a GCRA limiter of the `governor` crate with the same shape as the shared
 //! one: a minute's quota may be spent at once, then it comes back evenly over the minute.
 //! The counts are this process's alone, so N api instances admit up to N times a limit
-//! while Redis is down. They start empty when the fallback begins and are dropped when
-//! Redis answers again.
+//! while Redis is down. They start with a whole minute's quota when the fallback begins,
+//! and are dropped when Redis answers again.
 
 use std::{
     collections::HashMap,
