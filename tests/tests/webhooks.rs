@@ -721,3 +721,48 @@ async fn downgraded_plan_stops_deliveries() {
     assert_eq!(message["deliveries"], json!([]));
     assert!(receiver.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_page_with_a_cursor() {
+    let app = app_with(&[]).await;
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let owner = app.register("pages@example.com", "Pages").await;
+    include_webhooks(&app, &owner.tenant_id).await;
+    let (webhook_id, _) = create_webhook(
+        &app,
+        &owner.access_token,
+        &receiver.url(),
+        &["API_KEY_CREATED"],
+    )
+    .await;
+    let mut key_ids = Vec::new();
+    for name in ["first", "second", "third"] {
+        key_ids.push(create_api_key(&app, &owner.access_token, name).await);
+    }
+
+    let page = |after: Value| {
+        app.graphql(
+            Some(&owner.access_token),
+            "query($id: ID!, $after: ID) { webhook(id: $id) {
+                messages(first: 2, after: $after) { id payload } } }",
+            json!({ "id": webhook_id, "after": after }),
+        )
+    };
+    let key_of = |message: &Value| message["payload"]["data"]["apiKeyId"].clone();
+    let first = page(Value::Null).await;
+    let newest = first["data"]["webhook"]["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(newest.len(), 2, "{first}");
+    assert_eq!(key_of(&newest[0]), key_ids[2]);
+    assert_eq!(key_of(&newest[1]), key_ids[1]);
+    let second = page(newest[1]["id"].clone()).await;
+    let older = second["data"]["webhook"]["messages"].as_array().unwrap();
+    assert_eq!(older.len(), 1, "{second}");
+    assert_eq!(key_of(&older[0]), key_ids[0]);
+
+    let unknown = page(json!(webhook_id)).await;
+    assert_eq!(error_code(&unknown), "BAD_USER_INPUT", "{unknown}");
+    assert_eq!(unknown["errors"][0]["extensions"]["field"], "after");
+}

@@ -164,13 +164,17 @@ impl From<webhook::Model> for Webhook {
 
 #[ComplexObject]
 impl Webhook {
-    /// Lists the endpoint's newest messages, with every delivery attempt of each.
+    /// Lists the endpoint's messages, newest first, with every delivery attempt of each.
+    /// `after` is the id of the last message of the previous page; the list then goes on
+    /// with older messages.
     async fn messages(
         &self,
         ctx: &Context<'_>,
         status: Option<WebhookMessageStatus>,
         #[graphql(default = 20, validator(minimum = 1, maximum = 100))] first: u64,
+        after: Option<ID>,
     ) -> async_graphql::Result<Vec<WebhookMessage>> {
+        let after = after.map(|id| parse_id("after", &id)).transpose()?;
         let platform = platform(ctx);
         let ctx = caller(ctx)?;
         let messages = webhooks::messages(
@@ -178,6 +182,7 @@ impl Webhook {
             ctx,
             self.webhook_id,
             status.map(Into::into),
+            after,
             first.min(MAX_MESSAGES),
         )
         .await

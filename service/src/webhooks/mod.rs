@@ -17,8 +17,8 @@ use entity::{
     webhook_message::{self, WebhookMessageStatus},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -377,6 +377,7 @@ pub async fn messages(
     ctx: &RequestContext,
     webhook_id: Uuid,
     status: Option<WebhookMessageStatus>,
+    after: Option<Uuid>,
     limit: u64,
 ) -> ServiceResult<Vec<MessageWithEvent>> {
     ctx.require(Role::Admin)?;
@@ -388,8 +389,26 @@ pub async fn messages(
     if let Some(status) = status {
         select = select.filter(webhook_message::Column::Status.eq(status));
     }
+    // The page continues after the cursor's message, with older ones.
+    if let Some(after) = after {
+        let cursor = webhook_message::Entity::find_by_id(after)
+            .filter(webhook_message::Column::WebhookId.eq(webhook_id))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::invalid("after", "is not a message of this webhook"))?;
+        select = select.filter(
+            Condition::any()
+                .add(webhook_message::Column::CreatedAt.lt(cursor.created_at))
+                .add(
+                    Condition::all()
+                        .add(webhook_message::Column::CreatedAt.eq(cursor.created_at))
+                        .add(webhook_message::Column::Id.lt(cursor.id)),
+                ),
+        );
+    }
     let messages = select
         .order_by_desc(webhook_message::Column::CreatedAt)
+        .order_by_desc(webhook_message::Column::Id)
         .limit(limit)
         .all(&txn)
         .await?;
