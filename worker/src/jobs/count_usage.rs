@@ -1,14 +1,12 @@
 //! The usage aggregation job: counts a tenant's new usage records into its period totals.
 
-use std::time::Instant;
-
 use apalis::prelude::Data;
 use service::{
-    Platform, error_tracking,
+    Platform,
     jobs::{CountUsage, USAGE_QUEUE},
-    metrics, usage,
+    usage,
 };
-use tracing::{Instrument, error, info, info_span};
+use tracing::{info, info_span};
 
 /// Attempts per job before it is recorded as failed. The sweep counts records of a job
 /// that failed for good, so no usage is lost either way.
@@ -24,37 +22,20 @@ pub async fn handle(job: CountUsage, platform: Data<Platform>) -> Result<u64, Co
         tenant.id = %job.tenant_id,
         request.id = %request_id,
     );
-    let started = Instant::now();
-    let result = async {
-        match usage::count_tenant(&platform, job.tenant_id).await {
-            Ok(counted) => {
-                info!(records = counted, "usage counted");
-                Ok(counted)
-            }
-            Err(source) => {
-                error!(error = %source, "counting usage failed");
-                let tenant_id = job.tenant_id.to_string();
-                error_tracking::report(
-                    &source,
-                    &[
-                        ("job", "count_usage"),
-                        ("tenant_id", &tenant_id),
-                        ("request_id", &request_id),
-                    ],
-                );
-                Err(CountUsageError(source.to_string()))
-            }
-        }
-    }
-    .instrument(span)
-    .await;
-    let outcome = if result.is_ok() {
-        "succeeded"
-    } else {
-        "failed"
+    let tenant_id = job.tenant_id.to_string();
+    let tags = [
+        ("job", "count_usage"),
+        ("tenant_id", tenant_id.as_str()),
+        ("request_id", request_id.as_str()),
+    ];
+    let work = async {
+        let counted = usage::count_tenant(&platform, job.tenant_id).await?;
+        info!(records = counted, "usage counted");
+        Ok(counted)
     };
-    metrics::job(USAGE_QUEUE, outcome, started.elapsed());
-    result
+    super::observed(USAGE_QUEUE, span, "counting usage failed", &tags, work)
+        .await
+        .map_err(|source| CountUsageError(source.to_string()))
 }
 
 /// A failed usage count; always worth retrying, because the input is in the database.

@@ -1,14 +1,12 @@
 //! The webhook job: one delivery attempt of one message.
 
-use std::time::Instant;
-
 use apalis::prelude::Data;
 use service::{
-    Platform, error_tracking,
+    Platform,
     jobs::{DeliverWebhook, WEBHOOK_QUEUE},
-    metrics, webhooks,
+    webhooks,
 };
-use tracing::{Instrument, error, info_span};
+use tracing::info_span;
 
 /// Attempts per job on a platform fault, such as the database being unreachable. Failed
 /// deliveries are not faults: they schedule their next attempt as a job of its own.
@@ -27,30 +25,17 @@ pub async fn handle(
         webhook_message.id = %job.message_id,
         attempt = job.attempt,
     );
-    let started = Instant::now();
-    let result = webhooks::delivery::deliver(&platform, &job)
-        .instrument(span.clone())
-        .await;
-    let outcome = if result.is_ok() {
-        "succeeded"
-    } else {
-        "failed"
-    };
-    metrics::job(WEBHOOK_QUEUE, outcome, started.elapsed());
-    result.map_err(|source| {
-        span.in_scope(|| error!(error = %source, "webhook job failed"));
-        let tenant_id = job.tenant_id.to_string();
-        let message_id = job.message_id.to_string();
-        error_tracking::report(
-            &source,
-            &[
-                ("job", "deliver_webhook"),
-                ("tenant_id", &tenant_id),
-                ("webhook_message_id", &message_id),
-            ],
-        );
-        DeliverWebhookError(source.to_string())
-    })
+    let tenant_id = job.tenant_id.to_string();
+    let message_id = job.message_id.to_string();
+    let tags = [
+        ("job", "deliver_webhook"),
+        ("tenant_id", tenant_id.as_str()),
+        ("webhook_message_id", message_id.as_str()),
+    ];
+    let work = webhooks::delivery::deliver(&platform, &job);
+    super::observed(WEBHOOK_QUEUE, span, "webhook job failed", &tags, work)
+        .await
+        .map_err(|source| DeliverWebhookError(source.to_string()))
 }
 
 /// A webhook job that failed on a platform fault.
