@@ -4,7 +4,7 @@
 //! The limits live in Redis, so every api instance shares them (see [`service::gcra`]).
 //! While Redis is unreachable, each instance counts on its own with in-process keyed
 //! limiters of the same shape (from the `governor` crate), so N instances allow up to N
-//! times the configured rate until Redis answers again.
+//! times the configured rate until Redis is reachable again.
 
 use std::{
     net::IpAddr,
@@ -97,7 +97,7 @@ impl SignInThrottle {
             kinds.push(ThrottledBy::ClientIp);
         }
         if let Some(email) = email {
-            // The address is hashed, so that Redis holds no email addresses.
+            // The address is hashed, so that Redis contains no email addresses.
             let hash = hash_token(&normalize_email(email));
             limits.push((
                 platform.redis.key(&["sign-in", "email", &hash]),

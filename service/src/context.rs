@@ -61,7 +61,8 @@ impl RequestContext {
         }
     }
 
-    /// The API key the request was made with and its own limits, for budget reservations.
+    /// Returns the API key the request was made with and its own limits, for budget
+    /// reservations.
     pub fn key_payer(&self) -> Option<KeyPayer> {
         self.api_key_id.map(|id| KeyPayer {
             id,

@@ -1,7 +1,7 @@
 //! Per-minute limits that every instance shares: the generic cell rate algorithm (GCRA)
 //! in Redis, on Redis's clock, one atomic script per decision.
 //!
-//! A limit's key holds its theoretical arrival time (TAT) in microseconds. A request of
+//! A limit's key contains its theoretical arrival time (TAT) in microseconds. A request of
 //! cost c moves it c * 60 s / limit later, and is admitted when the TAT stays within a
 //! minute of now. A minute's quota may therefore be spent at once, and it comes back
 //! evenly over the minute.

@@ -5,7 +5,7 @@
 //! one: a minute's quota may be spent at once, then it comes back evenly over the minute.
 //! The counts are this process's alone, so N api instances admit up to N times a limit
 //! while Redis is down. They start with a whole minute's quota when the fallback begins,
-//! and are dropped when Redis answers again.
+//! and are dropped when Redis is reachable again.
 
 use std::{
     collections::HashMap,
@@ -105,8 +105,8 @@ impl LocalLimits {
         lock(&self.reservations).insert(reservation_id, period_key);
     }
 
-    /// Returns the period key of a reservation admitted while Redis was unreachable, and
-    /// forgets it; `None` for a reservation made in Redis.
+    /// Removes a reservation admitted while Redis was unreachable and returns its period
+    /// key, or `None` for a reservation made in Redis.
     pub fn take_reservation(&self, reservation_id: Uuid) -> Option<String> {
         lock(&self.reservations).remove(&reservation_id)
     }
@@ -116,12 +116,12 @@ impl LocalLimits {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Marks the limits as shared again once Redis has answered, dropping the local counts.
+    /// Marks the limits as shared again once Redis is reachable, dropping the local counts.
     pub fn end(&self) {
         // Read first, so that the usual call, with Redis up, writes nothing.
         if self.is_active() && self.active.swap(false, Ordering::Relaxed) {
             lock(&self.limiters).clear();
-            info!("Redis answers again; rate limits are shared by every api instance again");
+            info!("Redis is reachable again; rate limits are shared by every api instance again");
         }
     }
 

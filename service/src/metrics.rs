@@ -93,7 +93,7 @@ pub fn install() -> &'static PrometheusHandle {
 pub async fn scrape(platform: &Platform) -> String {
     match health::queue_depths(platform).await {
         Ok(depths) => {
-            // Redis answered, so the limits are shared again even before the next request.
+            // Redis is reachable, so the limits are shared again before the next request.
             platform.local_limits.end();
             for depth in depths {
                 queue_jobs(depth.queue, "waiting", depth.waiting);

@@ -691,11 +691,12 @@ fn reservation_key(platform: &Platform, tenant_id: TenantId, reservation_id: Uui
 }
 
 /// KEYS: period hash; the tenant's request and token limits; the API key's request and
-/// token limits; the reservation hash; the period's expiring reservations. ARGV: tokens,
-/// cost, monthly token limit, monthly spend limit, the tenant's requests and tokens per
-/// minute, the key's requests and tokens per minute (each -1 for none), period TTL,
-/// reservation TTL, the seed tokens and spend (empty when not read yet), and the
-/// reservation's id.
+/// token limits; the reservation hash; the period's expiring reservations.
+///
+/// ARGV: tokens, cost, monthly token limit, monthly spend limit, the tenant's requests
+/// and tokens per minute, and the key's requests and tokens per minute (each -1 for
+/// none). Then the period TTL, the reservation TTL, the seed tokens and spend (empty when
+/// not read yet), and the reservation's id.
 ///
 /// Returns `{"ok", [name, limit, remaining, reset µs]...}` for each per-minute limit that
 /// applies, `{"seed"}` when the period hash must be seeded first, `{"month", name, used}`
@@ -842,8 +843,9 @@ return 1
 });
 
 /// KEYS: period hash. ARGV: tokens and cost. Adds the usage of a reply whose reservation
-/// was made without Redis to the period's count, when the period hash exists; a missing
-/// hash is seeded from the usage records, which hold it. Returns 1, or 0 without a hash.
+/// was made without Redis to the period's count, when the period hash exists. A missing
+/// hash is seeded later from the usage records, which contain this usage. Returns 1, or 0
+/// without a hash.
 static ADD_USAGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"

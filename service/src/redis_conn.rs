@@ -8,8 +8,8 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
-/// Whether `error` means Redis could not be reached or did not answer, as opposed to an
-/// error in a command that Redis did run.
+/// Returns whether `error` means Redis could not be reached or did not respond, as opposed
+/// to an error in a command that Redis did run.
 pub fn is_unreachable(error: &redis::RedisError) -> bool {
     error.is_io_error()
         || error.is_connection_refusal()

@@ -196,7 +196,7 @@ async fn settled_usage_frees_the_reservation() {
     app.shutdown().await;
 }
 
-/// Returns the tokens that the period hash `period` holds reserved.
+/// Returns the reserved tokens of the period hash `period`.
 async fn reserved_tokens(app: &TestApp, period: &str) -> i64 {
     let mut redis = app.platform.redis.shared().await.unwrap();
     redis::cmd("HGET")
@@ -268,7 +268,7 @@ async fn unsettled_reservations_expire() {
         .await
         .unwrap();
     app.wait_for_reply(&owner.access_token, &id).await;
-    // Nothing settled it, so it still holds its tokens.
+    // Nothing settled it, so its tokens are still reserved.
     assert_eq!(reserved_tokens(&app, &period).await, reservation);
 
     // The next reservation gives them back, and holds only its own.

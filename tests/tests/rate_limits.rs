@@ -1,7 +1,7 @@
-//! Per-minute rate limits of chat requests and tokens, per tenant and per API key: shared
-//! by every api instance through Redis, reported in `x-ratelimit-*` headers, refused with
-//! RATE_LIMITED, `extensions.retryAfter` and `Retry-After`, and enforced by each instance
-//! on its own while Redis is unreachable.
+//! Per-minute rate limits of chat requests and tokens, per tenant and per API key. Every
+//! api instance shares them through Redis, and each enforces them on its own while Redis
+//! is unreachable. They are reported in `x-ratelimit-*` headers, and a rejection has
+//! RATE_LIMITED, `extensions.retryAfter` and `Retry-After`.
 
 use std::time::Duration;
 
@@ -311,7 +311,7 @@ async fn unused_tokens_return_to_the_minute_limit() {
 }
 
 #[tokio::test]
-async fn replies_without_max_tokens_fit_a_small_token_limit() {
+async fn default_reservation_fits_token_limit() {
     let app = TestApp::spawn().await.unwrap();
     // The agent sets no maxTokens, so a reply would reserve 4,096 output tokens.
     let chat = app.start_chat("small-tpm@example.com", "Be brief.").await;
@@ -385,8 +385,8 @@ async fn runs_started_with_a_key_count_against_it() {
 
     let by_key = execute(&app, key, &chat.agent_id).await;
     let by_owner = execute(&app, &owner.access_token, &chat.agent_id).await;
-    // The key's one request of the minute is spent, and the run cannot wait a minute
-    // within its 5 s, so it fails; the same run started by the member succeeds.
+    // The key's one request of the minute is spent. The run cannot wait a minute within
+    // its 5 s, so it fails, while the same run started by the member succeeds.
     let by_key = ended(&app, &owner.access_token, &by_key).await;
     assert_eq!(by_key["status"], "FAILED", "{by_key}");
     assert!(
@@ -433,14 +433,14 @@ async fn two_api_instances_share_one_limit() {
         ),
     )
     .await;
-    // Each admitted request stored a question and its reply; the first conversation of
-    // `start_chat` holds none.
+    // Each admitted request stored a question and its reply. The first conversation of
+    // `start_chat` has no messages.
     assert_eq!(stored, 10);
     app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_instance_limits_on_its_own_while_redis_is_down() {
+async fn local_limits_while_redis_down() {
     let (proxy, redis_url) = TcpProxy::for_redis().await.unwrap();
     let app = TestApp::spawn_with(TestOptions {
         // Replies take about a second, so one is still running when Redis goes away.
@@ -518,7 +518,7 @@ async fn each_instance_limits_on_its_own_while_redis_is_down() {
         .unwrap();
     app.wait_for_reply(token, id).await;
 
-    // The month's budget in Redis holds every reply's usage and no leftover reservation:
+    // The month's budget in Redis contains every reply's usage and no leftover reservation:
     // the reply whose settlement failed during the outage was settled once Redis
     // answered, and the replies admitted without Redis added their usage.
     let recorded = count(

@@ -500,7 +500,7 @@ async fn hits_excluded_from_token_quota() {
     assert_eq!(app.mock.received().len(), 2);
 
     // Past its monthly quota and with a single token a minute, the tenant still gets
-    // answers from the cache, which take no tokens; a live reply is refused.
+    // replies from the cache, which take no tokens. A live reply is rejected.
     app.db
         .execute_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,

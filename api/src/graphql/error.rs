@@ -25,7 +25,7 @@ pub mod code {
     pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
 }
 
-/// The extension of a RATE_LIMITED error that holds the whole seconds to wait.
+/// The extension of a RATE_LIMITED error with the whole seconds to wait.
 pub const RETRY_AFTER: &str = "retryAfter";
 
 /// Converts a service error. Internal faults are logged here, once, and reach the client

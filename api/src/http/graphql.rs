@@ -183,8 +183,8 @@ async fn execute(
             }
             let bodies: Vec<ResponseBody<'_>> = outcomes.iter().map(Outcome::body).collect();
             let mut response = serialized(StatusCode::OK, format, &bodies);
-            // A batch answers 200 as a whole; the longest wait of its refused operations
-            // still reaches clients that only read headers.
+            // A batch gets 200 as a whole, so the longest wait of its rejected operations
+            // goes in `Retry-After` for clients that only read headers.
             let retry_after = outcomes
                 .iter()
                 .filter_map(|outcome| retry_after_seconds(&outcome.response.errors))

@@ -269,7 +269,7 @@ impl<'a> Runner<'a> {
                 "the member who started the run has left the organisation".into(),
             ));
         };
-        // A run started with an API key counts against the key's limits as it stands now.
+        // A run started with an API key counts against the key's current limits.
         let api_key_limits = match run.api_key_id {
             Some(key_id) => api_key::Entity::find_by_id(key_id)
                 .one(&txn)

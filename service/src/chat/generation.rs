@@ -54,7 +54,7 @@ pub struct Generation {
     /// The cache slot that the reply was looked up in and is stored in once complete, or
     /// `None` when the response cache is off for it.
     pub response_cache: Option<CacheSlot>,
-    /// The answer the lookup found, which the reply replays without a provider call.
+    /// The cached reply the lookup found, replayed without a provider call.
     pub cached_reply: Option<CachedReply>,
 }
 
@@ -563,7 +563,7 @@ const SHUT_DOWN: &str = "the server shut down before the reply finished";
 
 /// Provider calls made to open one stream, the first included.
 const OPEN_ATTEMPTS: u32 = 3;
-/// Longest wait for room in a per-minute limit before a further model call of a reply.
+/// Maximum wait for room in a per-minute limit before a further model call of a reply.
 const MAX_STEP_WAIT: Duration = Duration::from_secs(60);
 /// Delay before the first retry; it doubles with each further attempt.
 const RETRY_BASE_DELAY: Duration = Duration::from_millis(250);

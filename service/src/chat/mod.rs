@@ -46,7 +46,7 @@ use generation::GenerationTools;
 pub struct SentMessage {
     pub user_message: message::Model,
     pub assistant_message: message::Model,
-    /// What the per-minute limits have left after this message's reply was admitted.
+    /// The room the per-minute limits have left after this message's reply was admitted.
     pub rate: crate::quota::RateStatus,
 }
 
@@ -216,7 +216,7 @@ pub async fn send_message(
     };
     let response_cache = response_cache::ttl_for(platform, agent.as_ref(), cache)
         .map(|ttl| response_cache::slot(platform, ctx.tenant_id, provider_kind, &request, ttl));
-    // The cache is read first, because an answer from it takes no tokens from the budgets.
+    // The cache is read first, because a reply from it takes no tokens from the budgets.
     let cached_reply = match &response_cache {
         Some(slot) => response_cache::lookup(platform, slot).await,
         None => None,
